@@ -1,5 +1,5 @@
 //! The `harrier` binary: command-line parsing and dispatch only. Every role lives in its own
-//! crate (`harrier-agent`, later `harrier-router`); this file turns flags into their options.
+//! crate (`harrier-agent`, `harrier-router`); this file turns flags into their options.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -19,8 +19,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// One binary in two roles. The agent runs on every node (a DaemonSet): it scrapes
 /// Prometheus targets and host metrics and ships them with remote_write, buffering on disk so
-/// a backend outage or a crash loses nothing. The router (coming) evaluates rules and routes
-/// alerts. Configuration files are Prometheus's own: bring your prometheus.yml unchanged.
+/// a backend outage or a crash loses nothing. The router stores what agents send, answers
+/// Prometheus's query API, and (coming) evaluates rules and routes alerts. Configuration files
+/// are Prometheus's own: bring your prometheus.yml unchanged.
 #[derive(Parser, Debug)]
 #[command(name = "harrier", version, about, long_about, propagate_version = true)]
 struct Cli {
@@ -57,15 +58,39 @@ enum Command {
     /// --config the agent runs on embedded defaults: host metrics and its own /metrics, no
     /// remote_write. Reload the config with SIGHUP or POST /-/reload.
     Agent(AgentArgs),
+    /// Run the router: receive remote_write, store it, answer Prometheus's query API.
+    ///
+    /// Listens on Prometheus's port (9090) by default, so Grafana datasources and
+    /// remote_write URLs that pointed at Prometheus keep working. The embedded store keeps its
+    /// write-ahead log in --data-dir (else the config's storage.path, else data/router).
+    /// Without --config the router runs on defaults: embedded datasource, 15d retention.
+    /// Reload the config with SIGHUP or POST /-/reload (storage settings need a restart).
+    Router(RouterArgs),
     /// Validate configuration files without starting anything.
     ///
-    /// Exits 0 when every file is valid, 1 otherwise, printing each error with file, line,
-    /// field path and what was expected.
+    /// Agent configs (prometheus.yml superset) and router configs are both accepted: a file
+    /// with a router section (storage, query, datasource) and none of the agent's
+    /// (scrape_configs, remote_write, host_metrics) is checked as a router config. Exits 0
+    /// when every file is valid, 1 otherwise, printing each error with file, line, field path
+    /// and what was expected.
     Check {
-        /// Agent config files (prometheus.yml superset).
+        /// Agent or router config files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+struct RouterArgs {
+    /// Config file. Defaults when absent.
+    #[arg(long, short = 'c', env = "HARRIER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address for the query API, /api/v1/write, /metrics and the /-/ endpoints.
+    #[arg(long, env = "HARRIER_LISTEN", default_value = "0.0.0.0:9090")]
+    listen: SocketAddr,
+    /// Directory of the store's write-ahead log (overrides storage.path).
+    #[arg(long, env = "HARRIER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +122,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { files } => return check(&files),
         Command::Agent(args) => run_agent(args),
+        Command::Router(args) => run_router(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,6 +148,21 @@ fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
 fn check(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
+        if is_router_config(file) {
+            match harrier_router::config::load_file(file) {
+                Ok(loaded) => {
+                    for w in &loaded.warnings {
+                        println!("{}: warning: {w}", file.display());
+                    }
+                    println!("{}: OK (router)", file.display());
+                }
+                Err(e) => {
+                    failed = true;
+                    println!("{e}");
+                }
+            }
+            continue;
+        }
         match harrier_agent::config::load_file(file) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
@@ -136,6 +177,30 @@ fn check(files: &[PathBuf]) -> ExitCode {
         }
     }
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Whether `file` reads as a router config (see `Command::Check`); unreadable files go to the
+/// agent's loader, which reports the read error.
+fn is_router_config(file: &std::path::Path) -> bool {
+    std::fs::read_to_string(file).is_ok_and(|text| harrier_router::config::looks_like_router_config(&text))
+}
+
+fn run_router(args: RouterArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("harrier-router")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(wait_for_signals(shutdown.clone()));
+        let options = harrier_router::run::RouterOptions {
+            config_path: args.config,
+            listen: args.listen,
+            data_dir: args.data_dir,
+        };
+        harrier_router::run::run(options, shutdown).await.map_err(anyhow::Error::from)
+    })
 }
 
 fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
@@ -169,7 +234,7 @@ async fn wait_for_signals(shutdown: CancellationToken) {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    tracing::info!("shutdown requested; delivering buffered data (signal again to exit now)");
+    tracing::info!("shutdown requested; finishing in-flight work (signal again to exit now)");
     shutdown.cancel();
     tokio::select! {
         _ = term.recv() => {}

@@ -24,7 +24,7 @@
 //!
 //! Every error reads `file:line:column: field.path: what is wrong (what was expected)`.
 
-mod locate;
+pub mod locate;
 mod validate;
 
 #[cfg(test)]

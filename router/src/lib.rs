@@ -1,5 +1,29 @@
 //! Harrier router: PromQL evaluation, the embedded store, rule evaluation, alert routing,
 //! notifications and synthetic probes.
 //!
-//! This crate is a placeholder: the router's data plane, rules and notifications arrive in
-//! their own issues. It exists now so the workspace has its final shape.
+//! The data plane:
+//!
+//! - [`store`]: the embedded time-series store (compressed in-memory head, inverted label
+//!   index, write-ahead log, retention) and the [`store::Queryable`] read interface the
+//!   PromQL engine evaluates on.
+//! - [`promql`]: the PromQL evaluator, over the AST of the `promql-parser` crate, with
+//!   Prometheus 3.x semantics.
+//! - [`promqltest`]: a runner for Prometheus's promqltest script language, used to measure the
+//!   engine against upstream's own test data.
+//!
+//! Serving:
+//!
+//! - [`api`]: Prometheus's HTTP query API, the remote_write receiver, and the lifecycle
+//!   endpoints (`/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`).
+//! - [`datasource`]: what rules evaluate against: the embedded engine or a remote
+//!   Prometheus-compatible query API, behind one [`datasource::Datasource`] interface.
+//! - [`config`]: the router's configuration file.
+//! - [`run`]: the `harrier router` lifecycle (store, API, retention, reload, shutdown).
+
+pub mod api;
+pub mod config;
+pub mod datasource;
+pub mod promql;
+pub mod promqltest;
+pub mod run;
+pub mod store;

@@ -3,5 +3,6 @@
 //! and the `harrier` binary built from this workspace. `scripts/test.sh` installs the peers.
 
 mod agent_metrics;
+mod router_query;
 mod support;
 mod target;

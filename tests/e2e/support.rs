@@ -234,7 +234,7 @@ fn labels_of(v: &Value) -> LabelSet {
         .unwrap_or_default()
 }
 
-fn now_nanos() -> u128 {
+pub fn now_nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 

@@ -1,0 +1,449 @@
+//! The router's configuration file (`harrier router --config FILE`).
+//!
+//! ```yaml
+//! storage:                 # the embedded store
+//!   path: data/router      # WAL directory (relative to this file); --data-dir overrides it
+//!   retention: 15d
+//!   max_bytes: 1GiB        # memory bound; the oldest data goes first (0: none)
+//! query:                   # the embedded PromQL engine (Prometheus's --query.* flags)
+//!   lookback_delta: 5m
+//!   timeout: 2m
+//!   max_samples: 50000000
+//!   max_concurrency: 20
+//! datasource:              # what rules evaluate against
+//!   type: embedded         # or remote: a Prometheus-compatible query API
+//!   url: http://prometheus:9090
+//!   timeout: 2m            # default: query.timeout
+//!   headers: {X-Scope-OrgID: team-a}
+//!   basic_auth: {username: u, password_file: /secrets/p}
+//!   authorization: {type: Bearer, credentials_file: /secrets/token}
+//!   bearer_token_file: /secrets/token
+//!   tls_config: {ca_file: ca.pem, insecure_skip_verify: false}
+//!   proxy_url: http://proxy:3128
+//! ```
+//!
+//! Loading follows the agent's: yaml_serde through serde_path_to_error with
+//! `deny_unknown_fields`, so every error reads `file:line:column: field.path: message`;
+//! problems found after deserialising are positioned with the agent's
+//! [`locate`](harrier_agent::config::locate). Prometheus sections the router will act on in
+//! later versions (`global`, `rule_files`, `alerting`) are accepted with a warning. Relative
+//! file paths are relative to the config file's directory, as in Prometheus. Without a file,
+//! [`RouterConfig::default`] is an embedded datasource with Prometheus's defaults.
+
+#[cfg(test)]
+mod tests;
+
+use crate::datasource::{RemoteDatasource, RemoteDatasourceConfig};
+use crate::promql::EngineOptions;
+use harrier_agent::config::Diagnostic;
+use harrier_agent::config::locate::{self, FieldPath, Position};
+use harrier_agent::http_client::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
+use harrier_telemetry::duration::{ByteSize, PromDuration};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The whole router configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub query: QueryConfig,
+    #[serde(default)]
+    pub datasource: DatasourceConfig,
+    /// Prometheus sections for rule evaluation and alerting: accepted (with a warning) so a
+    /// prometheus.yml's server part loads; not acted on yet.
+    #[serde(default)]
+    pub global: Option<yaml_serde::Value>,
+    #[serde(default)]
+    pub rule_files: Option<yaml_serde::Value>,
+    #[serde(default)]
+    pub alerting: Option<yaml_serde::Value>,
+}
+
+/// `storage:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The store's directory (WAL); `None`: the `--data-dir` flag's default.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default = "d_retention")]
+    pub retention: PromDuration,
+    /// The store's memory bound (sample data and index); past it the oldest data is dropped.
+    /// 0: no bound.
+    #[serde(default = "d_max_bytes")]
+    pub max_bytes: ByteSize,
+}
+
+fn d_max_bytes() -> ByteSize {
+    ByteSize(1 << 30)
+}
+
+fn d_retention() -> PromDuration {
+    PromDuration::from_secs(15 * 24 * 3600)
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { path: None, retention: d_retention(), max_bytes: d_max_bytes() }
+    }
+}
+
+/// `query:`, with Prometheus's defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    #[serde(default = "d_lookback")]
+    pub lookback_delta: PromDuration,
+    #[serde(default = "d_query_timeout")]
+    pub timeout: PromDuration,
+    #[serde(default = "d_max_samples")]
+    pub max_samples: u64,
+    #[serde(default = "d_max_concurrency")]
+    pub max_concurrency: u64,
+}
+
+fn d_lookback() -> PromDuration {
+    PromDuration::from_secs(300)
+}
+fn d_query_timeout() -> PromDuration {
+    PromDuration::from_secs(120)
+}
+fn d_max_samples() -> u64 {
+    50_000_000
+}
+fn d_max_concurrency() -> u64 {
+    20
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            lookback_delta: d_lookback(),
+            timeout: d_query_timeout(),
+            max_samples: d_max_samples(),
+            max_concurrency: d_max_concurrency(),
+        }
+    }
+}
+
+/// Which datasource rules evaluate against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasourceKind {
+    #[default]
+    Embedded,
+    Remote,
+}
+
+/// `datasource:`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasourceConfig {
+    #[serde(default, rename = "type")]
+    pub kind: DatasourceKind,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Default: `query.timeout`.
+    #[serde(default)]
+    pub timeout: Option<PromDuration>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default)]
+    pub authorization: Option<Authorization>,
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    #[serde(default)]
+    pub bearer_token_file: Option<String>,
+    #[serde(default)]
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
+    #[serde(default)]
+    pub enable_http2: Option<bool>,
+}
+
+impl DatasourceConfig {
+    fn http_client(&self) -> HttpClientConfig {
+        HttpClientConfig {
+            basic_auth: self.basic_auth.clone(),
+            authorization: self.authorization.clone(),
+            bearer_token: self.bearer_token.clone(),
+            bearer_token_file: self.bearer_token_file.clone(),
+            tls_config: self.tls_config.clone(),
+            proxy_url: self.proxy_url.clone(),
+            follow_redirects: self.follow_redirects,
+            enable_http2: self.enable_http2,
+            ..HttpClientConfig::default()
+        }
+    }
+
+    /// Whether any remote-only setting is present.
+    fn has_remote_settings(&self) -> bool {
+        self.url.is_some() || !self.headers.is_empty() || self.http_client() != HttpClientConfig::default()
+    }
+}
+
+impl RouterConfig {
+    /// The engine options the `query` section asks for.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            lookback_delta: self.query.lookback_delta.as_duration(),
+            max_samples: usize::try_from(self.query.max_samples).unwrap_or(usize::MAX),
+            timeout: self.query.timeout.as_duration(),
+            ..EngineOptions::default()
+        }
+    }
+
+    /// The remote datasource's settings, when `datasource.type` is `remote`.
+    pub fn remote_datasource(&self) -> Option<RemoteDatasourceConfig> {
+        let ds = &self.datasource;
+        if ds.kind != DatasourceKind::Remote {
+            return None;
+        }
+        Some(RemoteDatasourceConfig {
+            url: ds.url.clone().unwrap_or_default(),
+            timeout: ds.timeout.unwrap_or(self.query.timeout).as_duration(),
+            headers: ds.headers.clone(),
+            http: ds.http_client(),
+        })
+    }
+}
+
+/// A configuration that passed validation.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedConfig {
+    /// Relative paths already joined to the file's directory.
+    pub config: RouterConfig,
+    /// Settings accepted but not acted on, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// Why a configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
+}
+
+/// Reads and validates the configuration file at `path`.
+pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load(&text, &path.display().to_string(), Some(&dir))
+}
+
+/// Validates a configuration given as text; `origin` names it in errors. Relative paths stay
+/// relative to the working directory.
+pub fn load_str(yaml: &str, origin: &str) -> Result<LoadedConfig, ConfigError> {
+    load(yaml, origin, None)
+}
+
+/// Whether a YAML document looks like a router configuration (has one of the router's own
+/// sections), for `harrier check` to pick the right validator.
+pub fn looks_like_router_config(yaml: &str) -> bool {
+    let Ok(yaml_serde::Value::Mapping(map)) = yaml_serde::from_str::<yaml_serde::Value>(yaml) else {
+        return false;
+    };
+    ["storage", "query", "datasource"].iter().any(|key| map.contains_key(*key))
+        && !["scrape_configs", "remote_write", "host_metrics"].iter().any(|key| map.contains_key(*key))
+}
+
+fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+    let raw: yaml_serde::Value =
+        yaml_serde::from_str(text).map_err(|e| yaml_error(text, origin, &FieldPath::root(), &e))?;
+    let mut config: RouterConfig = if raw.is_null() {
+        RouterConfig::default()
+    } else {
+        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(text))
+            .map_err(|e| yaml_error(text, origin, &FieldPath::from_serde(e.path()), e.inner()))?
+    };
+    let invalid = |path: FieldPath, message: String| {
+        let position = locate::locate(text, &path);
+        ConfigError::Invalid(Box::new(Diagnostic {
+            origin: origin.to_string(),
+            position,
+            field: path,
+            message,
+        }))
+    };
+    let root = FieldPath::root();
+    let mut warnings = Vec::new();
+    for (name, present) in [
+        ("global", config.global.is_some()),
+        ("rule_files", config.rule_files.is_some()),
+        ("alerting", config.alerting.is_some()),
+    ] {
+        if present {
+            warnings.push(format!("{origin}: {name} is accepted but not used by this version of the router"));
+        }
+    }
+
+    let query = root.key("query");
+    if config.query.timeout.as_duration().is_zero() {
+        return Err(invalid(query.key("timeout"), "must be greater than 0".into()));
+    }
+    if config.query.lookback_delta.as_duration().is_zero() {
+        return Err(invalid(query.key("lookback_delta"), "must be greater than 0".into()));
+    }
+    if config.query.max_concurrency == 0 {
+        return Err(invalid(query.key("max_concurrency"), "must be at least 1".into()));
+    }
+
+    if let Some(path) = &mut config.storage.path {
+        *path = join_dir(dir, path);
+    }
+
+    let ds_path = root.key("datasource");
+    let ds = &mut config.datasource;
+    match ds.kind {
+        DatasourceKind::Embedded => {
+            if ds.has_remote_settings() {
+                warnings.push(format!(
+                    "{origin}: datasource: url, headers and HTTP settings are ignored with type embedded"
+                ));
+            }
+        }
+        DatasourceKind::Remote => {
+            if ds.url.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid(ds_path.key("type"), "a remote datasource needs a url".into()));
+            }
+            check_auth(ds).map_err(|(field, message)| invalid(ds_path.key(field), message.into()))?;
+            resolve_files(ds, dir);
+        }
+    }
+    if let Some(remote) = config.remote_datasource() {
+        // Builds the client once: checks the URL, headers and TLS files now rather than at
+        // the first evaluation.
+        RemoteDatasource::new(remote).map_err(|e| {
+            let field = match e.to_string() {
+                m if m.contains("url") => ds_path.key("url"),
+                m if m.contains("header") => ds_path.key("headers"),
+                m if m.contains("tls") || m.contains("certificate") => ds_path.key("tls_config"),
+                _ => ds_path.clone(),
+            };
+            invalid(field, e.to_string())
+        })?;
+    }
+    Ok(LoadedConfig { config, warnings })
+}
+
+/// prometheus/common's rule: one way to authenticate, one source per secret.
+fn check_auth(ds: &DatasourceConfig) -> Result<(), (&'static str, &'static str)> {
+    if ds.bearer_token.is_some() && ds.bearer_token_file.is_some() {
+        return Err((
+            "bearer_token_file",
+            "at most one of bearer_token & bearer_token_file must be configured",
+        ));
+    }
+    let methods = [
+        ds.basic_auth.is_some(),
+        ds.authorization.is_some(),
+        ds.bearer_token.is_some() || ds.bearer_token_file.is_some(),
+    ];
+    if methods.iter().filter(|m| **m).count() > 1 {
+        return Err((
+            "authorization",
+            "at most one of basic_auth, authorization & bearer_token must be configured",
+        ));
+    }
+    if let Some(basic) = &ds.basic_auth
+        && basic.password.is_some()
+        && basic.password_file.is_some()
+    {
+        return Err(("basic_auth", "at most one of basic_auth password & password_file must be configured"));
+    }
+    if let Some(auth) = &ds.authorization
+        && auth.credentials.is_some()
+        && auth.credentials_file.is_some()
+    {
+        return Err((
+            "authorization",
+            "at most one of authorization credentials & credentials_file must be configured",
+        ));
+    }
+    Ok(())
+}
+
+/// Joins the file settings of the datasource to the config file's directory.
+fn resolve_files(ds: &mut DatasourceConfig, dir: Option<&Path>) {
+    let join = |p: &mut Option<String>| {
+        if let Some(path) = p {
+            *path = join_dir(dir, path);
+        }
+    };
+    join(&mut ds.bearer_token_file);
+    if let Some(basic) = &mut ds.basic_auth {
+        join(&mut basic.password_file);
+        join(&mut basic.username_file);
+    }
+    if let Some(auth) = &mut ds.authorization {
+        join(&mut auth.credentials_file);
+    }
+    if let Some(tls) = &mut ds.tls_config {
+        join(&mut tls.ca_file);
+        join(&mut tls.cert_file);
+        join(&mut tls.key_file);
+    }
+}
+
+/// Prometheus's `JoinDir`: relative paths are relative to the config file's directory.
+fn join_dir(dir: Option<&Path>, path: &str) -> String {
+    match dir {
+        Some(dir) if !path.is_empty() && !Path::new(path).is_absolute() && !dir.as_os_str().is_empty() => {
+            dir.join(path).display().to_string()
+        }
+        _ => path.to_string(),
+    }
+}
+
+/// A yaml_serde error as a diagnostic: the position of the field's key when it is known
+/// (errors raised after reading a value point at the enclosing mapping), the field path, and
+/// the message without yaml_serde's own path prefix and position suffix.
+fn yaml_error(text: &str, origin: &str, path: &FieldPath, err: &yaml_serde::Error) -> ConfigError {
+    let mut position = err.location().map(|l| Position { line: l.line(), column: l.column() });
+    if let Some(key) = locate::locate_exact(text, path)
+        && position.is_none_or(|p| (p.line, p.column) < (key.line, key.column))
+    {
+        position = Some(key);
+    }
+    let message = bare_message(&err.to_string());
+    let mut field = path.clone();
+    // serde_path_to_error steps into an unknown key: report the mapping that does not allow it.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, _)) = rest.split_once('`')
+        && field.0.last() == Some(&locate::Segment::Key(name.to_string()))
+    {
+        field.0.pop();
+    }
+    ConfigError::Invalid(Box::new(Diagnostic { origin: origin.to_string(), position, field, message }))
+}
+
+fn bare_message(display: &str) -> String {
+    let mut text = display.to_string();
+    if let Some(at) = text.find(" at line ") {
+        let rest = &text[at + " at line ".len()..];
+        if rest.split(" column ").count() == 2
+            && rest.chars().all(|c| c.is_ascii_digit() || c == ' ' || c.is_ascii_lowercase())
+        {
+            text.truncate(at);
+        }
+    }
+    if let Some((head, tail)) = text.split_once(": ")
+        && !head.is_empty()
+        && head.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '?'))
+    {
+        text = tail.to_string();
+    }
+    text
+}
