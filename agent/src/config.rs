@@ -24,13 +24,13 @@
 //!
 //! Every error reads `file:line:column: field.path: what is wrong (what was expected)`.
 
-pub mod locate;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
-pub use self::locate::{FieldPath, Position, Segment};
+pub use harrier_telemetry::config_diagnostic::Diagnostic;
+pub use harrier_telemetry::config_diagnostic::locate::{self, FieldPath, Position, Segment};
 
 use crate::relabel::{NameValidation, RelabelRule};
 use crate::sinks::remote_write::config::RemoteWriteConfig;
@@ -39,7 +39,6 @@ use crate::sources::scrape::config::{ScrapeConfig, StaticConfig};
 use harrier_telemetry::duration::{ByteSize, PromDuration};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,31 +255,6 @@ impl ConfigError {
             ConfigError::Invalid(d) => Some(d),
             ConfigError::Read { .. } => None,
         }
-    }
-}
-
-/// A problem in a configuration file: where it is and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// The file (or the origin given to [`load_str`]).
-    pub origin: String,
-    pub position: Option<Position>,
-    /// The field path, e.g. `scrape_configs[0].scrape_interval` (empty for the whole file).
-    pub field: FieldPath,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    /// `origin:line:column: field.path: message`, leaving out what is unknown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.origin)?;
-        if let Some(p) = self.position {
-            write!(f, ":{}:{}", p.line, p.column)?;
-        }
-        if !self.field.is_root() {
-            write!(f, ": {}", self.field)?;
-        }
-        write!(f, ": {}", self.message)
     }
 }
 

@@ -5,7 +5,7 @@
 //! [`config`] is the prometheus.yml superset that wires them together.
 
 pub mod config;
-pub mod http_client;
+pub use harrier_telemetry::http_client;
 pub mod relabel;
 pub mod run;
 pub mod server;

@@ -25,7 +25,7 @@
 //! Loading follows the agent's: yaml_serde through serde_path_to_error with
 //! `deny_unknown_fields`, so every error reads `file:line:column: field.path: message`;
 //! problems found after deserialising are positioned with the agent's
-//! [`locate`](harrier_agent::config::locate). Prometheus sections the router will act on in
+//! [`locate`](harrier_telemetry::config_diagnostic::locate). Prometheus sections the router will act on in
 //! later versions (`global`, `rule_files`, `alerting`) are accepted with a warning. Relative
 //! file paths are relative to the config file's directory, as in Prometheus. Without a file,
 //! [`RouterConfig::default`] is an embedded datasource with Prometheus's defaults.
@@ -35,10 +35,10 @@ mod tests;
 
 use crate::datasource::{RemoteDatasource, RemoteDatasourceConfig};
 use crate::promql::EngineOptions;
-use harrier_agent::config::Diagnostic;
-use harrier_agent::config::locate::{self, FieldPath, Position};
-use harrier_agent::http_client::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
+use harrier_telemetry::config_diagnostic::Diagnostic;
+use harrier_telemetry::config_diagnostic::locate::{self, FieldPath, Position};
 use harrier_telemetry::duration::{ByteSize, PromDuration};
+use harrier_telemetry::http_client::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

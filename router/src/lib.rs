@@ -23,6 +23,7 @@
 pub mod api;
 pub mod config;
 pub mod datasource;
+pub mod histogram;
 pub mod promql;
 pub mod promqltest;
 pub mod run;

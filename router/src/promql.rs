@@ -16,4 +16,4 @@ pub mod value;
 
 pub use engine::{Engine, EngineOptions};
 pub use error::PromqlError;
-pub use value::{Annotations, InstantSample, QueryResult, Value};
+pub use value::{Annotations, InstantSample, MatrixSeries, QueryResult, Value};

@@ -14,9 +14,10 @@
 //! `start()`/`end()`/`range()`/`step()`) as a range query from one minute before to one minute
 //! after with a one-minute step, whose middle step must give the same result.
 //!
-//! Native histograms are not supported: a case whose expected result holds a `{{...}}` literal,
-//! or whose query selects a series loaded with histogram samples (including the series
-//! `load_with_nhcb` derives from classic histograms), fails as unsupported without running.
+//! Native histograms: `{{...}}` values are loaded as histogram samples
+//! ([`TestStorage::load_histograms`]), `load_with_nhcb` also loads the native histograms with
+//! custom buckets derived from classic histograms ([`nhcb`]), and expected histograms compare
+//! as upstream's `compareNativeHistogram` (see [`compare`]).
 //!
 //! Upstream's test engine (`promqltest.NewTestEngine`) limits queries to 10 000 samples, uses
 //! the default 5 m lookback, a 1 m default subquery step, enables the `@` modifier, negative
@@ -25,12 +26,13 @@
 
 use crate::promql::EngineOptions;
 use crate::store::model::ModelStorage;
-use crate::store::{Queryable, Store, StoreError};
+use crate::store::{HistogramSample, Queryable, Store, StoreError};
 use harrier_telemetry::model::{Labels, Sample, Series};
 use std::time::Duration;
 
 pub mod at_modifier;
 pub mod compare;
+pub mod nhcb;
 mod runner;
 pub mod script;
 pub mod series_notation;
@@ -45,6 +47,8 @@ pub use script::{Script, ScriptError, parse_script};
 pub trait TestStorage: Queryable {
     /// Adds float samples (oldest first) to the series `labels`.
     fn load(&self, labels: &Labels, samples: &[Sample]) -> Result<(), StoreError>;
+    /// Adds native histogram samples (oldest first) to the series `labels`.
+    fn load_histograms(&self, labels: &Labels, samples: &[HistogramSample]) -> Result<(), StoreError>;
     /// Removes all data (the `clear` command, and the start of every script).
     fn clear(&self) -> Result<(), StoreError>;
 }
@@ -52,6 +56,11 @@ pub trait TestStorage: Queryable {
 impl TestStorage for ModelStorage {
     fn load(&self, labels: &Labels, samples: &[Sample]) -> Result<(), StoreError> {
         self.append(labels, samples);
+        Ok(())
+    }
+
+    fn load_histograms(&self, labels: &Labels, samples: &[HistogramSample]) -> Result<(), StoreError> {
+        self.append_histograms(labels, samples);
         Ok(())
     }
 
@@ -69,6 +78,18 @@ impl TestStorage for Store {
         if outcome.rejected() > 0 {
             return Err(StoreError::Other(format!(
                 "the store rejected {} of {} samples of {labels}: {outcome:?}",
+                outcome.rejected(),
+                samples.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn load_histograms(&self, labels: &Labels, samples: &[HistogramSample]) -> Result<(), StoreError> {
+        let outcome = self.append_histograms(labels, samples)?;
+        if outcome.rejected() > 0 {
+            return Err(StoreError::Other(format!(
+                "the store rejected {} of {} histogram samples of {labels}: {outcome:?}",
                 outcome.rejected(),
                 samples.len()
             )));

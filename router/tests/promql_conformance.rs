@@ -7,8 +7,8 @@
 //! `PROMQL_KNOWN_FAILURES_WRITE=1` to rewrite the list from the current run instead.
 //!
 //! It prints `file: passed/total` per file, the total, and the pass rate over every file but
-//! `native_histograms.test` (native histograms are not supported; the bar is 95%), and the pass
-//! rate over the cases that do not need native histograms.
+//! `native_histograms.test` (the bar is 95% there), and the pass rate over the cases that
+//! do not need native histograms.
 //!
 //! The cases run on the embedded store ([`Store::in_memory`]); a second test runs them on the
 //! naive [`ModelStorage`] too and requires identical outcomes, so a store bug shows up as a

@@ -14,8 +14,9 @@
 //! Decoding ([`decode_query_response`]) reads the same envelope with serde and turns `data`
 //! back into a [`Value`].
 
-use crate::promql::{Annotations, InstantSample, QueryResult, Value};
-use harrier_telemetry::model::{Labels, METRIC_NAME, Sample, Series};
+use crate::histogram::FloatHistogram;
+use crate::promql::{Annotations, InstantSample, MatrixSeries, QueryResult, Value};
+use harrier_telemetry::model::{Labels, METRIC_NAME, Sample};
 use serde::Deserialize;
 use std::fmt::Write as _;
 
@@ -144,6 +145,45 @@ pub fn write_point(out: &mut String, t_ms: i64, v: f64) {
     out.push_str("\"]");
 }
 
+/// Appends a native histogram point, as Prometheus's `marshalHistogram`:
+/// `[<t>,{"count":"<n>","sum":"<s>","buckets":[[<boundary rule>,"<lower>","<upper>","<count>"],...]}]`,
+/// empty buckets left out (and `buckets` when all are). The boundary rule: 0 open left
+/// (upper inclusive), 1 open right (lower inclusive), 2 open both, 3 closed both.
+pub fn write_histogram_point(out: &mut String, t_ms: i64, h: &FloatHistogram) {
+    out.push('[');
+    write_timestamp(out, t_ms);
+    out.push_str(",{\"count\":\"");
+    out.push_str(&format_value(h.count));
+    out.push_str("\",\"sum\":\"");
+    out.push_str(&format_value(h.sum));
+    out.push('"');
+    let mut first = true;
+    for bucket in h.all_bucket_iter() {
+        if bucket.count == 0.0 {
+            continue;
+        }
+        out.push_str(if first { ",\"buckets\":[" } else { "," });
+        first = false;
+        let rule = match (bucket.lower_inclusive, bucket.upper_inclusive) {
+            (true, true) => 3,
+            (true, false) => 1,
+            (false, true) => 0,
+            (false, false) => 2,
+        };
+        let _ = write!(
+            out,
+            "[{rule},\"{}\",\"{}\",\"{}\"]",
+            format_value(bucket.lower),
+            format_value(bucket.upper),
+            format_value(bucket.count)
+        );
+    }
+    if !first {
+        out.push(']');
+    }
+    out.push_str("}]");
+}
+
 /// Appends a label set as a JSON object, in label order; `__name__` left out when `drop_name`.
 pub fn write_labels(out: &mut String, labels: &Labels, drop_name: bool) {
     out.push('{');
@@ -198,8 +238,16 @@ pub fn write_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &sample.labels, sample.drop_name);
-                out.push_str(",\"value\":");
-                write_point(out, sample.t, sample.v);
+                match &sample.h {
+                    Some(h) => {
+                        out.push_str(",\"histogram\":");
+                        write_histogram_point(out, sample.t, h);
+                    }
+                    None => {
+                        out.push_str(",\"value\":");
+                        write_point(out, sample.t, sample.v);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
@@ -212,14 +260,27 @@ pub fn write_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &s.labels, false);
-                out.push_str(",\"values\":[");
-                for (j, sample) in s.samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                if !s.samples.is_empty() || s.histograms.is_empty() {
+                    out.push_str(",\"values\":[");
+                    for (j, sample) in s.samples.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_point(out, sample.timestamp_ms, sample.value);
                     }
-                    write_point(out, sample.timestamp_ms, sample.value);
+                    out.push(']');
                 }
-                out.push_str("]}");
+                if !s.histograms.is_empty() {
+                    out.push_str(",\"histograms\":[");
+                    for (j, sample) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_histogram_point(out, sample.timestamp_ms, &sample.histogram);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
             out.push(']');
         }
@@ -358,13 +419,14 @@ pub fn decode_query_response(body: &[u8]) -> Result<QueryResult, DecodeError> {
                 serde_json::from_value(data.result).map_err(shape("vector result"))?;
             let mut out = Vec::with_capacity(samples.len());
             for sample in samples {
-                let (t, v) = sample
-                    .value
-                    .ok_or_else(|| DecodeError::Shape("native histogram samples are not supported".into()))?;
+                let (t, v) = sample.value.ok_or_else(|| {
+                    DecodeError::Shape("native histogram samples in a remote answer are not supported".into())
+                })?;
                 out.push(InstantSample {
                     labels: Labels::from_pairs(&sample.metric),
                     t: seconds_to_ms(t),
                     v: parse_value(&v)?,
+                    h: None,
                     drop_name: false,
                 });
             }
@@ -376,14 +438,16 @@ pub fn decode_query_response(body: &[u8]) -> Result<QueryResult, DecodeError> {
             let mut out = Vec::with_capacity(series.len());
             for s in series {
                 if s.histograms.is_some() {
-                    return Err(DecodeError::Shape("native histogram samples are not supported".into()));
+                    return Err(DecodeError::Shape(
+                        "native histogram samples in a remote answer are not supported".into(),
+                    ));
                 }
                 let samples = s
                     .values
                     .iter()
                     .map(|(t, v)| Ok(Sample { timestamp_ms: seconds_to_ms(*t), value: parse_value(v)? }))
                     .collect::<Result<Vec<_>, DecodeError>>()?;
-                out.push(Series::new(Labels::from_pairs(&s.metric), samples));
+                out.push(MatrixSeries::new(Labels::from_pairs(&s.metric), samples));
             }
             Value::Matrix(out)
         }

@@ -4,7 +4,7 @@ use super::query::{range_params, unescape_label_name};
 use super::write::{IngestOutcome, Ingester, RejectReason, StorageStats, WriteLimits};
 use super::{ApiMetrics, ApiState, router};
 use crate::datasource::EmbeddedDatasource;
-use crate::promql::{Annotations, EngineOptions, InstantSample, QueryResult, Value};
+use crate::promql::{Annotations, EngineOptions, InstantSample, MatrixSeries, QueryResult, Value};
 use crate::store::model::ModelStorage;
 use crate::store::{Queryable, StoreError};
 use harrier_telemetry::model::{Labels, Sample, Series, now_ms};
@@ -27,12 +27,14 @@ fn vector_json_shape() {
                 labels: labels(&[("__name__", "up"), ("job", "a")]),
                 t: 1_435_781_451_781,
                 v: 1.0,
+                h: None,
                 drop_name: false,
             },
             InstantSample {
                 labels: labels(&[("__name__", "up"), ("job", "b")]),
                 t: 1_435_781_451_000,
                 v: 0.5,
+                h: None,
                 drop_name: true,
             },
         ]),
@@ -46,7 +48,7 @@ fn vector_json_shape() {
 
 #[test]
 fn matrix_scalar_string_json_shapes() {
-    let matrix = Value::Matrix(vec![Series::new(
+    let matrix = Value::Matrix(vec![MatrixSeries::new(
         labels(&[("__name__", "x")]),
         vec![
             Sample { timestamp_ms: 1500, value: f64::NAN },
@@ -121,9 +123,10 @@ fn decode_round_trips_every_result_type() {
             labels: labels(&[("a", "b")]),
             t: 12_345,
             v: f64::INFINITY,
+            h: None,
             drop_name: false,
         }]),
-        Value::Matrix(vec![Series::new(
+        Value::Matrix(vec![MatrixSeries::new(
             labels(&[("__name__", "m")]),
             vec![Sample { timestamp_ms: 1, value: -1.0 }, Sample { timestamp_ms: 2001, value: 3.0 }],
         )]),
@@ -563,4 +566,44 @@ async fn reload_endpoint_reports_the_outcome() {
     let second = client.put(format!("http://{addr}/-/reload")).send().await.unwrap();
     assert_eq!(second.status().as_u16(), 500);
     assert!(second.text().await.unwrap().contains("bad config"));
+}
+
+#[test]
+fn histogram_json_shapes() {
+    let h = Arc::new(crate::histogram::FloatHistogram {
+        count: 6.0,
+        sum: 3.5,
+        zero_threshold: 0.001,
+        zero_count: 2.0,
+        positive_spans: vec![crate::histogram::Span { offset: 0, length: 3 }],
+        positive_buckets: vec![1.0, 0.0, 2.0],
+        negative_spans: vec![crate::histogram::Span { offset: 0, length: 1 }],
+        negative_buckets: vec![1.0],
+        ..Default::default()
+    });
+    let vector =
+        Value::Vector(vec![InstantSample::histogram(labels(&[("__name__", "h")]), 1500, h.clone(), false)]);
+    let mut out = String::new();
+    json::write_query_data(&mut out, &vector);
+    // Empty buckets are left out; negative buckets are open right, positive ones open left,
+    // the zero bucket closed.
+    assert_eq!(
+        out,
+        r#"{"resultType":"vector","result":[{"metric":{"__name__":"h"},"histogram":[1.500,{"count":"6","sum":"3.5","buckets":[[1,"-1","-0.5","1"],[3,"-0.001","0.001","2"],[0,"0.5","1","1"],[0,"2","4","2"]]}]}]}"#
+    );
+
+    let matrix = Value::Matrix(vec![crate::promql::MatrixSeries {
+        labels: labels(&[("a", "b")]),
+        samples: Vec::new(),
+        histograms: vec![crate::store::HistogramSample {
+            timestamp_ms: 2000,
+            histogram: Arc::new(crate::histogram::FloatHistogram::default()),
+        }],
+    }]);
+    let mut out = String::new();
+    json::write_query_data(&mut out, &matrix);
+    assert_eq!(
+        out,
+        r#"{"resultType":"matrix","result":[{"metric":{"a":"b"},"histograms":[[2,{"count":"0","sum":"0"}]]}]}"#
+    );
 }

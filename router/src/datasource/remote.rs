@@ -12,7 +12,7 @@
 use super::{BoxFuture, Datasource, DatasourceError};
 use crate::api::json::{self, DecodeError};
 use crate::promql::QueryResult;
-use harrier_agent::http_client::{self, HttpClientConfig};
+use harrier_telemetry::http_client::{self, HttpClientConfig};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use harrier_agent::http_client::HttpClientConfig;
+use harrier_telemetry::http_client::HttpClientConfig;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

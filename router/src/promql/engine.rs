@@ -21,7 +21,7 @@
 //! Submodules: [`evaluator`] (selectors, subqueries, calls, step gathering), [`binary`]
 //! (operators and vector matching), [`aggregate`] (aggregations).
 
-use crate::promql::{PromqlError, QueryResult, Value};
+use crate::promql::{InstantSample, PromqlError, QueryResult, Value};
 use crate::store::Queryable;
 use promql_parser::parser::{self, Expr, value::ValueType};
 use std::time::Duration;
@@ -30,6 +30,7 @@ mod aggregate;
 mod binary;
 mod evaluator;
 mod format;
+pub(crate) mod position;
 
 use evaluator::{Context, Evaluated, Evaluator};
 
@@ -101,14 +102,12 @@ impl Engine {
                     _ => Value::Vector(
                         series
                             .into_iter()
-                            .filter_map(|s| {
-                                let v = s.samples.first()?.value;
-                                Some(crate::promql::InstantSample {
-                                    labels: s.labels,
-                                    t,
-                                    v,
-                                    drop_name: false,
-                                })
+                            .filter_map(|s| match s.samples.first() {
+                                Some(p) => Some(InstantSample::float(s.labels, t, p.value, false)),
+                                None => {
+                                    let h = s.histograms.into_iter().next()?.histogram;
+                                    Some(InstantSample::histogram(s.labels, t, h, false))
+                                }
                             })
                             .collect(),
                     ),

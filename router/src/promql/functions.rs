@@ -12,21 +12,28 @@
 //! - [`time`]: the calendar functions (`year()`, `hour()`, ...) in UTC.
 //! - [`labels`]: `label_replace`, `label_join`, `absent`, `sort_by_label*`.
 //! - [`histogram`]: `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over
-//!   classic `le` buckets. Native histograms are not stored, so the functions that only act on
-//!   native histogram samples (`histogram_count`, ...) return empty vectors.
+//!   classic `le` buckets and native histograms, and `histogram_count`, `histogram_sum`,
+//!   `histogram_avg`, `histogram_stddev`, `histogram_stdvar` of native histograms.
+//! - [`native`]: the range functions over native histogram samples (`rate`, `increase`,
+//!   `delta`, `irate`, `idelta`, `sum_over_time`, `avg_over_time`, ...), run before [`range`]
+//!   takes the float samples. Other functions read floats only: histogram samples are dropped
+//!   from their instant-vector arguments (as Prometheus's float functions skip them).
 //! - [`numeric`]: Go-compatible float helpers (Kahan summation, NaN-propagating min/max,
 //!   `%g` formatting).
 //!
 //! Metric names: Prometheus 3 delays the removal of `__name__`; a function whose output
 //! Prometheus marks `DropName` sets [`InstantSample::drop_name`] and leaves the name in the
 //! labels, and the engine removes it later. Annotations carry Prometheus's texts without the
-//! `(line:col)` position suffix, which the AST of `promql-parser` does not record.
+//! `(line:col)` position suffix: the engine, which locates the arguments in the query text,
+//! appends it for the argument [`annotation_argument`] names.
 //!
 //! CONTRACT: the engine depends only on [`FnArg`], [`FnCall`], [`FnOutput`] and [`call`].
 
 mod histogram;
 mod labels;
 mod math;
+mod native;
+pub(crate) use native::HintsSeen;
 mod numeric;
 mod range;
 mod time;
@@ -35,6 +42,7 @@ mod time;
 mod tests;
 
 use crate::promql::{Annotations, InstantSample, PromqlError};
+use crate::store::HistogramSample;
 use harrier_telemetry::model::{Labels, Series};
 use promql_parser::parser::Expr;
 
@@ -49,6 +57,9 @@ pub enum FnArg {
     /// for offset and `@`.
     Matrix {
         series: Vec<Series>,
+        /// The native histogram samples in the window of each series of `series` (same index;
+        /// may be shorter, missing entries meaning none).
+        histograms: Vec<Vec<HistogramSample>>,
         range_start: i64,
         range_end: i64,
     },
@@ -108,9 +119,51 @@ pub fn call(call: FnCall<'_>, annotations: &mut Annotations) -> Result<FnOutput,
     dispatch(call, annotations).map_err(PromqlError::from)
 }
 
+/// Functions whose instant-vector arguments may hold native histograms; every other function
+/// reads floats only, and histogram samples are dropped from its arguments (as Prometheus's
+/// float functions skip them).
+const HISTOGRAM_AWARE: &[&str] = &[
+    "histogram_count",
+    "histogram_sum",
+    "histogram_avg",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_fraction",
+    "histogram_quantile",
+    "histogram_quantiles",
+    "label_replace",
+    "label_join",
+    "sort_by_label",
+    "sort_by_label_desc",
+    "timestamp",
+    "absent",
+];
+
 fn dispatch(call: FnCall<'_>, annotations: &mut Annotations) -> Result<FnOutput, FunctionError> {
-    let FnCall { name, args, arg_exprs, t } = call;
+    let FnCall { name, mut args, arg_exprs, t } = call;
+    if !HISTOGRAM_AWARE.contains(&name) {
+        for arg in args.iter_mut() {
+            if let FnArg::Vector(samples) = arg
+                && samples.iter().any(|s| s.h.is_some())
+            {
+                samples.retain(|s| s.h.is_none());
+            }
+        }
+    }
     let mut args = Args { function: name, values: args };
+    if let Some(histogram_outputs) = native::call_range(name, &mut args, t, annotations)? {
+        if name == "absent_over_time" {
+            // Histogram samples are samples: nothing is absent.
+            return Ok(FnOutput::Vector(Vec::new()));
+        }
+        let float_outputs = match range::call(name, &mut args, arg_exprs, t, annotations)? {
+            Some(FnOutput::Vector(v)) => v,
+            _ => Vec::new(),
+        };
+        let mut all = histogram_outputs;
+        all.extend(float_outputs);
+        return Ok(FnOutput::Vector(all));
+    }
     if let Some(output) = math::call(name, &mut args, t)? {
         return Ok(output);
     }
@@ -143,16 +196,39 @@ pub fn annotation_argument(function: &str, message: &str) -> Option<usize> {
         "histogram_quantiles" => 0,
         _ => 0,
     };
-    if message.contains("metric might not be a counter") {
-        Some(0)
+    if message.contains("metric might not be a counter")
+        || message.contains("this native histogram metric is not a")
+        || message.contains("encountered a mix of histograms and floats for metric name")
+        || message.contains("mix of histograms with exponential and custom buckets")
+        || message.contains("mismatched custom buckets were reconciled")
+        || message.contains("ignored histograms in a range containing both")
+        || message.contains("conflicting counter resets during histogram aggregation")
+    {
+        Some(if function == "quantile_over_time" { 1 } else { 0 })
     } else if message.contains("quantile value should be between 0 and 1") {
         Some(if function == "histogram_quantiles" { 2 } else { 0 })
-    } else if message.contains("bucket label \"le\" is missing") || message.contains("fixed for monotonicity")
+    } else if message.contains("bucket label \"le\" is missing")
+        || message.contains("fixed for monotonicity")
+        || message.contains("mix of classic and native histograms")
+        || message.contains("has NaN observations")
     {
         Some(vector_argument)
     } else {
         None
     }
+}
+
+/// The mean of `inputs` computed incrementally when their (Kahan) `sum` overflowed; `None` when
+/// the sum is finite (divide it) or the incremental mean is not possible.
+pub(crate) fn overflow_safe_mean(
+    sum: &crate::histogram::FloatHistogram,
+    inputs: &[&crate::histogram::FloatHistogram],
+) -> Option<crate::histogram::FloatHistogram> {
+    if !native::overflowed(sum) {
+        return None;
+    }
+    let mean = native::incremental_mean(inputs)?;
+    Some(native::keep_finite_fields(mean, sum.clone(), inputs.len() as f64))
 }
 
 /// The evaluated arguments of one call, taken out one at a time by type.
@@ -203,7 +279,7 @@ impl Args<'_> {
 
     pub(crate) fn take_matrix(&mut self, index: usize) -> Result<MatrixArg, FunctionError> {
         match self.values.get_mut(index) {
-            Some(FnArg::Matrix { series, range_start, range_end }) => Ok(MatrixArg {
+            Some(FnArg::Matrix { series, range_start, range_end, .. }) => Ok(MatrixArg {
                 series: std::mem::take(series),
                 range_start: *range_start,
                 range_end: *range_end,
@@ -215,7 +291,7 @@ impl Args<'_> {
 
 /// A sample of a function's output vector.
 pub(crate) fn output_sample(labels: Labels, t: i64, v: f64, drop_name: bool) -> InstantSample {
-    InstantSample { labels, t, v, drop_name }
+    InstantSample { labels, t, v, h: None, drop_name }
 }
 
 /// Fails with Prometheus's duplicate-labelset error if two samples share a label set.

@@ -8,9 +8,13 @@
 //! `step()`) outside a subquery is not re-run.
 //!
 //! The rewritten query is the parser's AST printed back (`promql_parser`'s `Display`), as
-//! upstream prints its own AST.
+//! upstream prints its own AST, with each string literal written as in the original query:
+//! the parser decodes `"\xff"` to the character U+00FF where Prometheus (Go) keeps the byte
+//! 0xFF, so printing the decoded value would change what the re-run means.
 
+use crate::promql::engine::position::string_literal_spans;
 use promql_parser::parser::{AtModifier, Expr, parse};
+use promql_parser::util::unquote_string;
 use std::time::{Duration, SystemTime};
 
 /// Upstream's `AtModifierUnsafeFunctions`, plus the query-context functions `start()`, `end()`,
@@ -54,13 +58,37 @@ pub fn at_modifier_cases(query: &str, eval_ms: i64) -> Result<Vec<AtModifierCase
     if unsafe_call {
         return Ok(Vec::new());
     }
-    let rewritten = expr.to_string();
+    let rewritten = restore_string_literals(query, &expr.to_string());
     let times: Vec<i64> = if eval_ms == 0 {
         vec![-1000, 0, 1000]
     } else {
         vec![eval_ms.saturating_mul(-10), 0, eval_ms / 5, eval_ms, eval_ms.saturating_mul(10)]
     };
     Ok(times.into_iter().map(|eval_ms| AtModifierCase { query: rewritten.clone(), eval_ms }).collect())
+}
+
+/// `rewritten` with its string literals replaced by the original query's, pairing them in
+/// order; a pair is replaced only when both decode to the same value, and nothing is replaced
+/// when the counts differ.
+fn restore_string_literals(original: &str, rewritten: &str) -> String {
+    let originals = string_literal_spans(original);
+    let printed = string_literal_spans(rewritten);
+    if originals.len() != printed.len() {
+        return rewritten.to_string();
+    }
+    let mut restored = String::with_capacity(rewritten.len());
+    let mut copied = 0;
+    for (from, to) in originals.into_iter().zip(printed) {
+        let (Some(old), Some(new)) = (original.get(from), rewritten.get(to.clone())) else { continue };
+        if old == new || unquote_string(old).ok() != unquote_string(new).ok() {
+            continue;
+        }
+        restored.push_str(&rewritten[copied..to.start]);
+        restored.push_str(old);
+        copied = to.end;
+    }
+    restored.push_str(&rewritten[copied..]);
+    restored
 }
 
 fn add_at(expr: &mut Expr, at: &SystemTime, unsafe_call: &mut bool) {

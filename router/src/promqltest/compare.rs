@@ -11,12 +11,18 @@
 //!   at least one such line every annotation of that kind must match one; `no_warn`/`no_info`
 //!   forbid any. Without `expect` lines annotations are not checked.
 //!
+//! - Native histograms compare as upstream's `compareNativeHistogram` after compacting both
+//!   (`Compact(0)`): schema, zero threshold and custom bounds exactly, count, sum, zero count
+//!   and bucket counts with `almost.Equal`, spans modulo empty spans. The counter reset hint
+//!   is compared only when the expected literal states it (FORMAT.md).
+//!
 //! Each check returns `Err(reason)`, a one-line message in upstream's wording.
 
 use super::script::{EvalCommand, MessageMatch};
-use super::series_notation::SequenceValue;
-use crate::promql::{Annotations, InstantSample, Value};
-use harrier_telemetry::model::{Series, is_stale_nan};
+use super::series_notation::{HistogramItem, SequenceValue};
+use crate::histogram::FloatHistogram;
+use crate::promql::{Annotations, InstantSample, MatrixSeries, Value};
+use harrier_telemetry::model::is_stale_nan;
 
 /// Upstream's `defaultEpsilon`: the relative error allowed for sample values.
 pub const DEFAULT_EPSILON: f64 = 0.000001;
@@ -152,7 +158,10 @@ pub fn compare_result(eval: &EvalCommand, value: &Value) -> Result<(), String> {
                 return Err(format!("expected vector or matrix result, but got scalar {v}"));
             };
             if let SequenceValue::Histogram(h) = expected {
-                return Err(format!("expected histogram {h} but got scalar {v}"));
+                return Err(format!(
+                    "expected histogram {} but got scalar {v}",
+                    test_expression(&h.histogram)
+                ));
             }
             if !almost_equal(expected.float_or_zero(), *v, DEFAULT_EPSILON) {
                 return Err(format!("expected scalar {expected} but got {v}"));
@@ -169,7 +178,7 @@ pub fn compare_result(eval: &EvalCommand, value: &Value) -> Result<(), String> {
 }
 
 /// Upstream's `assertMatrixSorted`: range results must be sorted by labels.
-pub fn assert_matrix_sorted(matrix: &[Series]) -> Result<(), String> {
+pub fn assert_matrix_sorted(matrix: &[MatrixSeries]) -> Result<(), String> {
     for (i, pair) in matrix.windows(2).enumerate() {
         if pair[0].labels > pair[1].labels {
             return Err(format!(
@@ -184,14 +193,38 @@ pub fn assert_matrix_sorted(matrix: &[Series]) -> Result<(), String> {
     Ok(())
 }
 
-fn format_series(series: &Series) -> String {
+fn format_series(series: &MatrixSeries) -> String {
     let points: Vec<String> =
         series.samples.iter().map(|s| format!("{} @[{}]", s.value, s.timestamp_ms)).collect();
     let plural = if points.len() == 1 { "" } else { "s" };
-    format!("{} float point{plural} [{}]", points.len(), points.join(" "))
+    let histograms: Vec<String> = series
+        .histograms
+        .iter()
+        .map(|s| format!("{} @[{}]", test_expression(&s.histogram), s.timestamp_ms))
+        .collect();
+    let histogram_plural = if histograms.len() == 1 { "" } else { "s" };
+    format!(
+        "{} float point{plural} [{}] and {} histogram point{histogram_plural} [{}]",
+        points.len(),
+        points.join(" "),
+        histograms.len(),
+        histograms.join(" ")
+    )
 }
 
-fn compare_matrix(eval: &EvalCommand, matrix: &[Series]) -> Result<(), String> {
+/// A histogram in the test notation (upstream's `TestExpression`), for messages.
+pub fn test_expression(h: &FloatHistogram) -> String {
+    h.to_test_notation()
+}
+
+/// Upstream's `compareNativeHistogram` (both compacted, floats within the epsilon), plus the
+/// counter reset hint when the expected item states it.
+pub fn histograms_match(expected: &HistogramItem, actual: &FloatHistogram) -> bool {
+    (!expected.explicit_hint || expected.histogram.counter_reset_hint == actual.counter_reset_hint)
+        && actual.matches_for_test(&expected.histogram)
+}
+
+fn compare_matrix(eval: &EvalCommand, matrix: &[MatrixSeries]) -> Result<(), String> {
     if eval.is_ordered() {
         return Err("expected ordered result, but query returned a matrix".into());
     }
@@ -208,6 +241,7 @@ fn compare_matrix(eval: &EvalCommand, matrix: &[Series]) -> Result<(), String> {
             ));
         };
         let mut expected_points: Vec<(i64, f64)> = Vec::new();
+        let mut expected_histograms: Vec<(i64, &HistogramItem)> = Vec::new();
         for (i, value) in expected.values.iter().enumerate() {
             let t = eval.start_ms.saturating_add((i as i64).saturating_mul(eval.step_ms));
             if t > eval.end_ms {
@@ -220,21 +254,39 @@ fn compare_matrix(eval: &EvalCommand, matrix: &[Series]) -> Result<(), String> {
             match value {
                 SequenceValue::Float(v) => expected_points.push((t, *v)),
                 SequenceValue::Omitted => {}
-                SequenceValue::Histogram(h) => {
-                    return Err(format!(
-                        "expected histogram {h} at t={t} for {}: native histograms are unsupported",
-                        series.labels
-                    ));
-                }
+                SequenceValue::Histogram(h) => expected_histograms.push((t, h)),
             }
         }
-        if expected_points.len() != series.samples.len() {
+        if expected_points.len() != series.samples.len()
+            || expected_histograms.len() != series.histograms.len()
+        {
             return Err(format!(
-                "expected {} float points and 0 histogram points for {}, but got {}",
+                "expected {} float points and {} histogram points for {}, but got {}",
                 expected_points.len(),
+                expected_histograms.len(),
                 series.labels,
                 format_series(series)
             ));
+        }
+        for (i, ((t, item), actual)) in expected_histograms.iter().zip(&series.histograms).enumerate() {
+            if *t != actual.timestamp_ms {
+                return Err(format!(
+                    "expected histogram value at index {i} for {} to have timestamp {t}, but it had timestamp {} \
+                     (result has {})",
+                    series.labels,
+                    actual.timestamp_ms,
+                    format_series(series)
+                ));
+            }
+            if !histograms_match(item, &actual.histogram) {
+                return Err(format!(
+                    "expected histogram value at index {i} (t={t}) for {} to be {}, but got {} (result has {})",
+                    series.labels,
+                    test_expression(&item.histogram),
+                    test_expression(&actual.histogram),
+                    format_series(series)
+                ));
+            }
         }
         for (i, ((t, v), actual)) in expected_points.iter().zip(&series.samples).enumerate() {
             if *t != actual.timestamp_ms {
@@ -272,6 +324,13 @@ pub fn compare_vector(eval: &EvalCommand, vector: &[InstantSample]) -> Result<()
     }
     for (position, sample) in vector.iter().enumerate() {
         let Some(expected) = eval.expected_series.get(&sample.labels) else {
+            if let Some(h) = &sample.h {
+                return Err(format!(
+                    "unexpected metric {} in result, has value {}",
+                    sample.labels,
+                    test_expression(h)
+                ));
+            }
             return Err(format!("unexpected metric {} in result, has value {}", sample.labels, sample.v));
         };
         if eval.is_ordered() && expected.position != position + 1 {
@@ -286,11 +345,34 @@ pub fn compare_vector(eval: &EvalCommand, vector: &[InstantSample]) -> Result<()
         let Some(first) = expected.values.first() else {
             return Err(format!("no expected value for {}", sample.labels));
         };
-        if let SequenceValue::Histogram(h) = first {
-            return Err(format!(
-                "expected histogram {h} for {} but got float value {}",
-                sample.labels, sample.v
-            ));
+        match (first, &sample.h) {
+            (SequenceValue::Histogram(item), None) => {
+                return Err(format!(
+                    "expected histogram {} for {} but got float value {}",
+                    test_expression(&item.histogram),
+                    sample.labels,
+                    sample.v
+                ));
+            }
+            (SequenceValue::Histogram(item), Some(h)) => {
+                if !histograms_match(item, h) {
+                    return Err(format!(
+                        "expected {} for {} but got {}",
+                        test_expression(&item.histogram),
+                        sample.labels,
+                        test_expression(h)
+                    ));
+                }
+                continue;
+            }
+            (_, Some(h)) => {
+                return Err(format!(
+                    "expected float value {first} for {} but got histogram {}",
+                    sample.labels,
+                    test_expression(h)
+                ));
+            }
+            (_, None) => {}
         }
         if !almost_equal(first.float_or_zero(), sample.v, DEFAULT_EPSILON) {
             return Err(format!("expected {first} for {} but got {}", sample.labels, sample.v));

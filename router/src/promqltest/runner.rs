@@ -9,11 +9,12 @@ use super::at_modifier::at_modifier_cases;
 use super::compare::{
     assert_matrix_sorted, check_annotations, check_expected_failure, compare_result, compare_vector,
 };
+use super::nhcb;
 use super::script::{Command, EvalCommand, EvalKind, LoadCommand, Script, ScriptError, parse_script};
+use super::series_notation::{SequenceValue, SeriesDescription};
 use crate::promql::{Engine, InstantSample, QueryResult, Value};
-use crate::store::{MatchOp, Matcher, matches_all};
-use harrier_telemetry::model::{Labels, METRIC_NAME};
-use promql_parser::parser::{Expr, VectorSelector, parse};
+use crate::store::HistogramSample;
+use promql_parser::parser::parse;
 use regex::Regex;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
@@ -61,7 +62,7 @@ pub fn run_source<S: TestStorage>(
 
 /// Runs a parsed script on `storage` (cleared first) with `engine`.
 pub fn run_script<S: TestStorage>(script: &Script, storage: &S, engine: &Engine) -> ScriptReport {
-    let mut runner = Runner { storage, engine, histogram_series: Vec::new(), load_error: None };
+    let mut runner = Runner { storage, engine, load_error: None };
     runner.clear();
     let mut report = ScriptReport::default();
     for command in &script.commands {
@@ -103,52 +104,61 @@ static QUERY_CONTEXT_FUNCS: LazyLock<Regex> = LazyLock::new(|| {
 struct Runner<'a, S> {
     storage: &'a S,
     engine: &'a Engine,
-    /// Series that would hold native histogram samples (unsupported), since the last clear.
-    histogram_series: Vec<Labels>,
     /// A failed load makes every later case fail until the next clear.
     load_error: Option<String>,
 }
 
 impl<S: TestStorage> Runner<'_, S> {
     fn clear(&mut self) {
-        self.histogram_series.clear();
         self.load_error = self.storage.clear().err().map(|e| format!("clearing the storage failed: {e}"));
     }
 
     fn load(&mut self, load: &LoadCommand) {
         for series in &load.series {
-            if series.has_histograms() {
-                self.histogram_series.push(series.labels.clone());
-            }
-            let samples = series.float_samples(0, load.interval_ms);
-            if samples.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.storage.load(&series.labels, &samples) {
+            if let Err(e) = self.load_series(series, load.interval_ms) {
                 self.load_error.get_or_insert(format!("loading data (line {}) failed: {e}", load.line));
             }
         }
         if load.with_nhcb {
-            for series in &load.series {
-                if let Some(base) = nhcb_series(&series.labels)
-                    && !self.histogram_series.contains(&base)
-                {
-                    self.histogram_series.push(base);
+            match nhcb::convert(&load.series, load.interval_ms) {
+                Ok(converted) => {
+                    for (labels, samples) in converted {
+                        if let Err(e) = self.storage.load_histograms(&labels, &samples) {
+                            self.load_error
+                                .get_or_insert(format!("loading data (line {}) failed: {e}", load.line));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.load_error.get_or_insert(format!("loading data (line {}) failed: {e}", load.line));
                 }
             }
         }
     }
 
+    /// Loads one series' floats and histograms.
+    fn load_series(&self, series: &SeriesDescription, interval_ms: i64) -> Result<(), String> {
+        let samples = series.float_samples(0, interval_ms);
+        if !samples.is_empty() {
+            self.storage.load(&series.labels, &samples).map_err(|e| e.to_string())?;
+        }
+        if series.has_histograms() {
+            let mut histograms = Vec::new();
+            for (i, value) in series.values.iter().enumerate() {
+                if let SequenceValue::Histogram(item) = value {
+                    histograms.push(HistogramSample {
+                        timestamp_ms: (i as i64).saturating_mul(interval_ms),
+                        histogram: item.histogram.clone(),
+                    });
+                }
+            }
+            self.storage.load_histograms(&series.labels, &histograms).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn run_eval(&self, eval: &EvalCommand) -> Result<(), String> {
-        if eval.expects_histograms() {
-            return Err("unsupported: native histograms (the expected result holds a histogram)".into());
-        }
-        let expr = parse(&eval.query).map_err(|e| format!("query does not parse: {e}"))?;
-        if selects_any(&expr, &self.histogram_series) {
-            return Err(
-                "unsupported: native histograms (the query selects series with histogram samples)".into()
-            );
-        }
+        parse(&eval.query).map_err(|e| format!("query does not parse: {e}"))?;
         if let Some(error) = &self.load_error {
             return Err(error.clone());
         }
@@ -233,17 +243,15 @@ impl<S: TestStorage> Runner<'_, S> {
             return Err(format!("range query returned {:?} instead of a matrix", value_kind(&range.value)));
         };
         assert_matrix_sorted(matrix)?;
-        let vector: Vec<InstantSample> = matrix
-            .iter()
-            .filter_map(|series| {
-                series.samples.iter().find(|s| s.timestamp_ms == t).map(|s| InstantSample {
-                    labels: series.labels.clone(),
-                    t,
-                    v: s.value,
-                    drop_name: false,
-                })
-            })
-            .collect();
+        let mut vector: Vec<InstantSample> = Vec::new();
+        for series in matrix {
+            if let Some(s) = series.samples.iter().find(|s| s.timestamp_ms == t) {
+                vector.push(InstantSample::float(series.labels.clone(), t, s.value, false));
+            }
+            if let Some(h) = series.histograms.iter().find(|s| s.timestamp_ms == t) {
+                vector.push(InstantSample::histogram(series.labels.clone(), t, h.histogram.clone(), false));
+            }
+        }
         if matches!(instant.value, Value::Scalar { .. }) {
             let first = vector.first().ok_or("the range query has no point at the instant query's time")?;
             compare_result(eval, &Value::Scalar { t, v: first.v })
@@ -260,52 +268,4 @@ fn value_kind(value: &Value) -> &'static str {
         Value::Vector(_) => "vector",
         Value::Matrix(_) => "matrix",
     }
-}
-
-/// The native histogram with custom buckets `load_with_nhcb` derives from a classic histogram
-/// series (`x_bucket{le=...}`, `x_count`, `x_sum` -> `x`, without `le`).
-fn nhcb_series(labels: &Labels) -> Option<Labels> {
-    let name = labels.metric_name()?;
-    let base = if let Some(base) = name.strip_suffix("_bucket") {
-        labels.get("le")?;
-        base
-    } else {
-        name.strip_suffix("_count").or_else(|| name.strip_suffix("_sum"))?
-    };
-    let mut derived = labels.clone();
-    derived.remove("le");
-    derived.set(METRIC_NAME, base);
-    Some(derived)
-}
-
-/// Whether any selector of `expr` matches any of `series` (at any time).
-fn selects_any(expr: &Expr, series: &[Labels]) -> bool {
-    if series.is_empty() {
-        return false;
-    }
-    match expr {
-        Expr::VectorSelector(vs) => selector_matches_any(vs, series),
-        Expr::MatrixSelector(ms) => selector_matches_any(&ms.vs, series),
-        Expr::Subquery(sq) => selects_any(&sq.expr, series),
-        Expr::Call(call) => call.args.args.iter().any(|arg| selects_any(arg, series)),
-        Expr::Aggregate(agg) => {
-            selects_any(&agg.expr, series) || agg.param.as_ref().is_some_and(|p| selects_any(p, series))
-        }
-        Expr::Binary(bin) => selects_any(&bin.lhs, series) || selects_any(&bin.rhs, series),
-        Expr::Paren(paren) => selects_any(&paren.expr, series),
-        Expr::Unary(unary) => selects_any(&unary.expr, series),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => false,
-    }
-}
-
-fn selector_matches_any(vs: &VectorSelector, series: &[Labels]) -> bool {
-    let name_matcher = vs.name.as_ref().map(|name| Matcher::new(MatchOp::Equal, METRIC_NAME, name));
-    let with_name =
-        |group: &[Matcher]| -> Vec<Matcher> { group.iter().cloned().chain(name_matcher.clone()).collect() };
-    let groups: Vec<Vec<Matcher>> = if vs.matchers.or_matchers.is_empty() {
-        vec![with_name(&vs.matchers.matchers)]
-    } else {
-        vs.matchers.or_matchers.iter().map(|group| with_name(group)).collect()
-    };
-    series.iter().any(|labels| groups.iter().any(|group| matches_all(labels, group)))
 }

@@ -75,7 +75,7 @@ pub struct LoadCommand {
     pub line: usize,
     pub interval_ms: i64,
     /// `load_with_nhcb`: classic histograms are also loaded as native histograms with custom
-    /// buckets (unsupported here: only the float series are loaded).
+    /// buckets (the runner derives them, see `promqltest::nhcb`).
     pub with_nhcb: bool,
     /// One entry per distinct label set; a later line for the same labels replaces the earlier.
     pub series: Vec<SeriesDescription>,

@@ -18,17 +18,19 @@
 //! | `1x3`       | `1 1 1 1` (n+1 points)                          |
 //! | `1+2x3`     | `1 3 5 7` (n+1 points)                          |
 //! | `1-1x3`     | `1 0 -1 -2`                                     |
-//! | `{{...}}`   | a native histogram (kept as text, unsupported)  |
+//! | `{{...}}`   | a native histogram (kept as text)               |
 //! | `{{a}}x2`, `{{a}}+{{b}}x2` | n+1 native histograms            |
 //!
 //! As upstream, increments accumulate by repeated float addition (`v += step`), and hexadecimal
 //! numbers are not accepted (`0x3` is "0, three more times").
 //!
-//! Native histogram literals are only delimited, not interpreted: the runner reports cases
-//! that need them as unsupported. [`parse_duration`] reads Prometheus durations (`1h30m`,
+//! Native histogram items are delimited here and parsed and expanded by
+//! [`FloatHistogram::parse_test_series_item`]. [`parse_duration`] reads Prometheus durations (`1h30m`,
 //! `10s53ms`), which test files use for intervals and times.
 
+use crate::histogram::FloatHistogram;
 use harrier_telemetry::model::{Labels, METRIC_NAME, Sample, stale_nan};
+use std::sync::Arc;
 
 /// Errors of the series notation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -48,8 +50,16 @@ pub enum SequenceValue {
     Float(f64),
     /// No sample at this position (`_`).
     Omitted,
-    /// A native histogram literal, kept as its source text (`{{schema:0 sum:1 count:1}}`).
-    Histogram(String),
+    /// A native histogram (`{{schema:0 sum:1 count:1}}`).
+    Histogram(HistogramItem),
+}
+
+/// A native histogram of a sequence, and whether its item stated a counter reset hint (only
+/// then do expected results compare the hint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramItem {
+    pub histogram: Arc<FloatHistogram>,
+    pub explicit_hint: bool,
 }
 
 impl SequenceValue {
@@ -71,7 +81,7 @@ impl std::fmt::Display for SequenceValue {
         match self {
             SequenceValue::Float(v) => write!(f, "{v}"),
             SequenceValue::Omitted => write!(f, "_"),
-            SequenceValue::Histogram(text) => write!(f, "{text}"),
+            SequenceValue::Histogram(item) => write!(f, "{}", item.histogram.to_test_notation()),
         }
     }
 }
@@ -306,25 +316,32 @@ fn parse_histogram_item<'a>(
     whole: &str,
     text: &'a str,
 ) -> Result<(Vec<SequenceValue>, &'a str), SeriesNotationError> {
-    let (first, rest) = scan_histogram(whole, text)?;
+    let (_, mut rest) = scan_histogram(whole, text)?;
     if let Some(count_text) = rest.strip_prefix('x') {
         let (count, after) = parse_count(whole, count_text)?;
-        let values = (0..=count).map(|_| SequenceValue::Histogram(first.clone())).collect();
-        return Ok((values, after));
-    }
-    if let Some(sign) = rest.chars().next().filter(|c| *c == '+' || *c == '-')
+        check_expansion(whole, count)?;
+        rest = after;
+    } else if let Some(sign) = rest.chars().next().filter(|c| *c == '+' || *c == '-')
         && rest[1..].starts_with("{{")
     {
-        let (step, after_step) = scan_histogram(whole, &rest[1..])?;
+        let (_, after_step) = scan_histogram(whole, &rest[1..])?;
         let count_text = after_step
             .strip_prefix('x')
             .ok_or_else(|| invalid_values(whole, "expected 'x<count>' after a histogram increment"))?;
         let (count, after) = parse_count(whole, count_text)?;
-        let values =
-            (0..=count).map(|i| SequenceValue::Histogram(format!("{first}{sign}{step}*{i}"))).collect();
-        return Ok((values, after));
+        check_expansion(whole, count)?;
+        let _ = sign;
+        rest = after;
     }
-    Ok((vec![SequenceValue::Histogram(first)], rest))
+    let item = &text[..text.len() - rest.len()];
+    let explicit_hint = item.contains("counter_reset_hint");
+    let histograms =
+        FloatHistogram::parse_test_series_item(item).map_err(|e| invalid_values(whole, e.to_string()))?;
+    let values = histograms
+        .into_iter()
+        .map(|h| SequenceValue::Histogram(HistogramItem { histogram: Arc::new(h), explicit_hint }))
+        .collect();
+    Ok((values, rest))
 }
 
 /// Delimits one `{{...}}` literal at the start of `text`.

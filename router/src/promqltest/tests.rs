@@ -8,8 +8,8 @@ use super::series_notation::{
     SequenceValue, SeriesNotationError, float_samples, parse_duration, parse_metric, parse_series,
     parse_values,
 };
-use crate::promql::{Annotations, InstantSample, Value};
-use harrier_telemetry::model::{Labels, Sample, Series, is_stale_nan, stale_nan};
+use crate::promql::{Annotations, InstantSample, MatrixSeries, Value};
+use harrier_telemetry::model::{Labels, Sample, is_stale_nan, stale_nan};
 
 fn floats(values: &[SequenceValue]) -> Vec<f64> {
     values.iter().map(SequenceValue::float_or_zero).collect()
@@ -63,17 +63,31 @@ fn rejects_malformed_items() {
     }
 }
 
+fn histogram_at(values: &[SequenceValue], i: usize) -> &super::series_notation::HistogramItem {
+    match &values[i] {
+        SequenceValue::Histogram(item) => item,
+        other => panic!("expected a histogram at {i}, got {other:?}"),
+    }
+}
+
 #[test]
-fn delimits_native_histogram_literals() {
+fn parses_and_expands_native_histogram_items() {
     let values = parse_values("1 {{schema:1 sum:3 count:22 buckets:[5 10 7]}} {{count:1}}x2 2").unwrap();
     assert_eq!(values.len(), 1 + 1 + 3 + 1);
-    assert_eq!(values[1], SequenceValue::Histogram("{{schema:1 sum:3 count:22 buckets:[5 10 7]}}".into()));
+    let first = histogram_at(&values, 1);
+    assert_eq!((first.histogram.schema, first.histogram.count, first.histogram.sum), (1, 22.0, 3.0));
+    assert_eq!(first.histogram.positive_buckets, vec![5.0, 10.0, 7.0]);
+    assert!(!first.explicit_hint);
     assert!(values[2..5].iter().all(SequenceValue::is_histogram));
     assert_eq!(values[5], SequenceValue::Float(2.0));
-    let increasing = parse_values("{{schema:0 sum:1 count:1}}+{{sum:1 count:1}}x3").unwrap();
+    let increasing =
+        parse_values("{{schema:0 sum:1 count:1 counter_reset_hint:gauge}}+{{sum:1 count:2}}x3").unwrap();
     assert_eq!(increasing.len(), 4);
-    assert!(increasing.iter().all(SequenceValue::is_histogram));
+    let counts: Vec<f64> = (0..4).map(|i| histogram_at(&increasing, i).histogram.count).collect();
+    assert_eq!(counts, vec![1.0, 3.0, 5.0, 7.0]);
+    assert!(histogram_at(&increasing, 3).explicit_hint);
     assert!(parse_values("{{schema:0 sum:1").is_err());
+    assert!(parse_values("{{schema:0 bogus:1}}").is_err());
 }
 
 #[test]
@@ -332,7 +346,7 @@ fn almost_equal_matches_upstream() {
 }
 
 fn sample(labels: Labels, v: f64) -> InstantSample {
-    InstantSample { labels, t: 0, v, drop_name: false }
+    InstantSample { labels, t: 0, v, h: None, drop_name: false }
 }
 
 #[test]
@@ -373,7 +387,7 @@ fn compares_matrices_point_by_point() {
     let matrix = |samples: Vec<(i64, f64)>| {
         let samples =
             samples.into_iter().map(|(timestamp_ms, value)| Sample { timestamp_ms, value }).collect();
-        Value::Matrix(vec![Series::new(labels.clone(), samples)])
+        Value::Matrix(vec![MatrixSeries::new(labels.clone(), samples)])
     };
     assert!(compare_result(range, &matrix(vec![(0, 0.0), (300_000, 10.0)])).is_ok());
     // The omitted third point must be absent.
@@ -386,12 +400,12 @@ fn compares_matrices_point_by_point() {
     let rv = &evals[6];
     let labels = Labels::from_pairs([("__name__", "some_metric"), ("env", "a")]);
     let samples = (1..=5).map(|i| Sample { timestamp_ms: i * 10_000, value: (i + 1) as f64 }).collect();
-    assert!(compare_result(rv, &Value::Matrix(vec![Series::new(labels, samples)])).is_ok());
+    assert!(compare_result(rv, &Value::Matrix(vec![MatrixSeries::new(labels, samples)])).is_ok());
 
     // Unsorted matrices are rejected.
     let unsorted = parse_evals("eval range from 0 to 0 step 1m m\n  m{a=\"2\"} 1\n  m{a=\"1\"} 1\n");
     let series = |a: &str| {
-        Series::new(
+        MatrixSeries::new(
             Labels::from_pairs([("__name__", "m"), ("a", a)]),
             vec![Sample { timestamp_ms: 0, value: 1.0 }],
         )
@@ -468,4 +482,122 @@ fn at_modifier_rewrites_selectors_outside_subqueries() {
     assert!(at_modifier_cases("start()", 60_000).unwrap().is_empty());
     assert!(!at_modifier_cases("max_over_time(timestamp(foo)[5m:1m])", 60_000).unwrap().is_empty());
     assert!(at_modifier_cases("foo +", 60_000).is_err());
+}
+
+#[test]
+fn at_modifier_rewrites_keep_string_literals_as_written() {
+    let cases =
+        at_modifier_cases(r#"label_replace(foo{a='\x41'}, "\xff", "", "src", "(.*)")"#, 60_000).unwrap();
+    assert_eq!(cases[0].query, r#"label_replace(foo{a='\x41'} @ 60.000, "\xff", "", "src", "(.*)")"#);
+}
+
+fn run_script_text(source: &str) -> super::ScriptReport {
+    let engine = crate::promql::Engine::new(super::test_engine_options());
+    super::run_source(source, &crate::store::model::ModelStorage::new(), &engine).unwrap()
+}
+
+const NATIVE_HISTOGRAM_SCRIPT: &str = r#"
+load 5m
+	m{path="/a"} {{sum:2 count:2}}+{{sum:3 count:3}}x5
+	m{path="/b"} {{sum:1 count:1 buckets:[1]}}+{{sum:1 count:1 buckets:[1]}}x5
+	f{path="/a"} 1+1x5
+
+load_with_nhcb 5m
+	lat_bucket{le="1"} 0+1x5
+	lat_bucket{le="2"} 0+3x5
+	lat_bucket{le="+Inf"} 0+4x5
+	lat_sum 0+5x5
+	lat_count 0+4x5
+
+eval instant at 20m irate(m{path="/a"}[20m])
+	expect no_warn
+	{path="/a"} {{sum:0.01 count:0.01 counter_reset_hint:gauge}}
+
+eval instant at 20m sum(m)
+	{} {{sum:19 count:19 buckets:[5]}}
+
+eval instant at 20m histogram_count(m)
+	{path="/a"} 14
+	{path="/b"} 5
+
+eval instant at 20m m{path="/b"} * 2
+	{path="/b"} {{sum:10 count:10 buckets:[10]}}
+
+eval instant at 20m max(m)
+	expect info
+
+eval instant at 20m sum({path="/a"})
+	expect warn msg: PromQL warning: encountered a mix of histograms and floats for aggregation (1:5)
+
+eval instant at 20m m > 1
+	expect info
+
+eval instant at 20m histogram_quantile(0.5, lat)
+	{} 1.5
+
+eval instant at 20m lat
+	lat {{schema:-53 sum:20 count:16 custom_values:[1 2] buckets:[4 8 4]}}
+
+eval range from 0 to 10m step 5m increase(lat[10m])
+	{} _ {{schema:-53 sum:5 count:4 custom_values:[1 2] buckets:[1 2 1] counter_reset_hint:gauge}} {{schema:-53 sum:10 count:8 custom_values:[1 2] buckets:[2 4 2] counter_reset_hint:gauge}}
+"#;
+
+#[test]
+fn native_histograms_load_select_and_compute() {
+    let report = run_script_text(NATIVE_HISTOGRAM_SCRIPT);
+    let failures: Vec<_> = report.failed().collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(report.cases.len(), 10);
+}
+
+#[test]
+fn expected_histograms_must_match() {
+    // A wrong histogram, a float where a histogram is expected, and a stated hint that differs.
+    let report = run_script_text(
+        "load 5m\n\tm {{sum:2 count:2}} 3\n\n\
+         eval instant at 0m m\n\tm {{sum:2 count:3}}\n\n\
+         eval instant at 5m m\n\tm {{sum:2 count:2}}\n\n\
+         eval instant at 0m m\n\tm {{sum:2 count:2 counter_reset_hint:gauge}}\n\n\
+         eval instant at 0m m\n\tm {{sum:2 count:2}}\n",
+    );
+    let passed: Vec<bool> = report.cases.iter().map(|c| c.passed()).collect();
+    assert_eq!(passed, vec![false, false, false, true]);
+}
+
+#[test]
+fn histograms_pass_through_label_functions_and_set_operators() {
+    let report = run_script_text(
+        r#"load 5m
+	m{a="x"} {{sum:2 count:2}}
+
+eval instant at 0m label_replace(m, "b", "$1", "a", "(.*)")
+	m{a="x", b="x"} {{sum:2 count:2}}
+
+eval instant at 0m sort_by_label(m, "a")
+	m{a="x"} {{sum:2 count:2}}
+
+eval instant at 0m timestamp(m)
+	{a="x"} 0
+
+eval instant at 0m -m
+	{a="x"} {{sum:-2 count:-2}}
+
+eval instant at 0m count_over_time(m[1m])
+	{a="x"} 1
+
+eval instant at 0m last_over_time(m[1m])
+	m{a="x"} {{sum:2 count:2}}
+
+eval instant at 0m m and m
+	m{a="x"} {{sum:2 count:2}}
+
+eval instant at 0m absent(m)
+
+eval instant at 0m count(m)
+	{} 1
+"#,
+    );
+    let failures: Vec<_> = report.failed().collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(report.cases.len(), 9);
 }

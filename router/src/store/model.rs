@@ -2,7 +2,10 @@
 //! reference the embedded store is checked against in model tests, and a quick storage for
 //! engine unit tests. Not for production: every query scans everything.
 
-use super::{Queryable, StoreError, matches_all};
+use super::{
+    AppendOutcome, HistogramSample, HistogramSeries, Queryable, SelectedSeries, StoreError, matches_all,
+    merge_selected,
+};
 use harrier_telemetry::model::{Labels, Sample, Series};
 use promql_parser::label::Matcher;
 use std::collections::BTreeMap;
@@ -12,6 +15,7 @@ use std::sync::RwLock;
 #[derive(Debug, Default)]
 pub struct ModelStorage {
     series: RwLock<BTreeMap<Labels, Vec<Sample>>>,
+    histograms: RwLock<HistogramSeries>,
 }
 
 impl ModelStorage {
@@ -32,9 +36,20 @@ impl ModelStorage {
         }
     }
 
+    /// Adds native histogram samples (oldest first, after the series' last one) to a series.
+    pub fn append_histograms(&self, labels: &Labels, samples: &[HistogramSample]) -> AppendOutcome {
+        self.histograms.write().unwrap_or_else(|p| p.into_inner()).append(labels, samples, None)
+    }
+
     /// Removes every series.
     pub fn clear(&self) {
         self.series.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.histograms.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn histogram_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let histograms = self.histograms.read().unwrap_or_else(|p| p.into_inner());
+        histograms.select(matchers, mint, maxt).into_iter().map(|(labels, _)| labels).collect()
     }
 
     fn matching(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Series> {
@@ -58,11 +73,34 @@ impl Queryable for ModelStorage {
         Ok(self.matching(matchers, mint, maxt))
     }
 
+    fn select_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SelectedSeries>, StoreError> {
+        let floats = self.matching(matchers, mint, maxt);
+        let histograms =
+            self.histograms.read().unwrap_or_else(|p| p.into_inner()).select(matchers, mint, maxt);
+        Ok(merge_selected(floats, histograms))
+    }
+
+    fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>, StoreError> {
+        let mut series: Vec<Labels> =
+            self.matching(matchers, mint, maxt).into_iter().map(|s| s.labels).collect();
+        series.extend(self.histogram_labels(matchers, mint, maxt));
+        series.sort();
+        series.dedup();
+        Ok(series)
+    }
+
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>, StoreError> {
         let mut names: Vec<String> = self
             .matching(matchers, mint, maxt)
-            .iter()
-            .flat_map(|s| s.labels.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
+            .into_iter()
+            .map(|s| s.labels)
+            .chain(self.histogram_labels(matchers, mint, maxt))
+            .flat_map(|labels| labels.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
             .collect();
         names.sort();
         names.dedup();
@@ -78,8 +116,10 @@ impl Queryable for ModelStorage {
     ) -> Result<Vec<String>, StoreError> {
         let mut values: Vec<String> = self
             .matching(matchers, mint, maxt)
-            .iter()
-            .filter_map(|s| s.labels.get(name).filter(|v| !v.is_empty()).map(str::to_string))
+            .into_iter()
+            .map(|s| s.labels)
+            .chain(self.histogram_labels(matchers, mint, maxt))
+            .filter_map(|labels| labels.get(name).filter(|v| !v.is_empty()).map(str::to_string))
             .collect();
         values.sort();
         values.dedup();

@@ -493,7 +493,7 @@ fn retention_drops_old_data_and_rejects_old_samples() {
 
 #[test]
 fn memory_bound_drops_oldest_chunks_first() {
-    let max_bytes = 256 << 10;
+    let max_bytes = 128 << 10;
     let store =
         Store::open(StoreOptions { max_bytes, retention: Duration::MAX, ..StoreOptions::default() }).unwrap();
     for round in 0..2000 {
@@ -535,4 +535,118 @@ fn fast_label_comparison_agrees_with_labels_order() {
             assert_eq!(super::head::compare_labels(a, b), a.cmp(b), "{a:?} vs {b:?}");
         }
     }
+}
+
+fn histogram(count: f64, buckets: &[f64]) -> Arc<FloatHistogram> {
+    Arc::new(FloatHistogram {
+        count,
+        sum: count * 2.0,
+        zero_threshold: 0.001,
+        positive_spans: vec![crate::histogram::Span { offset: -1, length: buckets.len() as u32 }],
+        positive_buckets: buckets.to_vec(),
+        ..FloatHistogram::default()
+    })
+}
+
+fn histogram_samples(points: &[(i64, f64)]) -> Vec<HistogramSample> {
+    points
+        .iter()
+        .map(|&(timestamp_ms, count)| HistogramSample { timestamp_ms, histogram: histogram(count, &[count]) })
+        .collect()
+}
+
+#[test]
+fn histogram_samples_are_selected_beside_floats() {
+    let store = Store::in_memory();
+    store.append(&[series(&[("__name__", "f")], &[(1000, 1.0)])]).unwrap();
+    let h_labels = labels(&[("__name__", "h")]);
+    let outcome =
+        store.append_histograms(&h_labels, &histogram_samples(&[(1000, 1.0), (2000, 3.0)])).unwrap();
+    assert_eq!(outcome.appended, 2);
+    assert_eq!((store.stats().histogram_series, store.stats().histogram_samples), (1, 2));
+    // Out of order and conflicting duplicates are rejected, identical duplicates accepted.
+    let again = store
+        .append_histograms(&h_labels, &histogram_samples(&[(500, 1.0), (2000, 4.0), (2000, 3.0)]))
+        .unwrap();
+    assert_eq!((again.out_of_order, again.duplicate_timestamp), (1, 1));
+
+    let all = store.select_series(&[], 0, 10_000).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].labels, labels(&[("__name__", "f")]));
+    assert_eq!(all[0].floats.len(), 1);
+    assert!(all[0].histograms.is_empty());
+    assert_eq!(all[1].labels, h_labels);
+    assert_eq!(all[1].histograms.iter().map(|s| s.timestamp_ms).collect::<Vec<_>>(), vec![1000, 2000]);
+    // The second sample follows the first without a reset.
+    assert_eq!(
+        all[1].histograms[1].histogram.counter_reset_hint,
+        crate::histogram::CounterResetHint::NotCounterReset
+    );
+    // A range excludes samples outside it, and label queries see histogram-only series.
+    let later = store.select_series(&[], 1500, 10_000).unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].histograms.len(), 1);
+    assert_eq!(store.label_values("__name__", &[], 0, 10_000).unwrap(), vec!["f", "h"]);
+    assert_eq!(store.series(&[matcher("=", "__name__", "h")], 0, 10_000).unwrap(), vec![h_labels]);
+
+    // The model storage agrees.
+    let model = ModelStorage::new();
+    model.append(&labels(&[("__name__", "f")]), &[Sample { timestamp_ms: 1000, value: 1.0 }]);
+    model.append_histograms(&labels(&[("__name__", "h")]), &histogram_samples(&[(1000, 1.0), (2000, 3.0)]));
+    assert_eq!(model.select_series(&[], 0, 10_000).unwrap(), all);
+}
+
+#[test]
+fn histogram_counter_resets_read_back_as_unknown() {
+    let store = Store::in_memory();
+    let h_labels = labels(&[("__name__", "h")]);
+    store.append_histograms(&h_labels, &histogram_samples(&[(1000, 5.0), (2000, 2.0), (3000, 4.0)])).unwrap();
+    let stored = &store.select_series(&[], 0, 10_000).unwrap()[0].histograms;
+    use crate::histogram::CounterResetHint::{NotCounterReset, Unknown};
+    let hints: Vec<_> = stored.iter().map(|s| s.histogram.counter_reset_hint).collect();
+    assert_eq!(hints, vec![Unknown, Unknown, NotCounterReset]);
+}
+
+#[test]
+fn histogram_samples_survive_reopen_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let h_labels = labels(&[("__name__", "h"), ("job", "a")]);
+    let samples = histogram_samples(&[(1000, 1.0), (2000, 2.5)]);
+    let expected = {
+        let store = open_at(dir.path());
+        store.append_histograms(&h_labels, &samples).unwrap();
+        store.select_series(&[], 0, 10_000).unwrap()
+    };
+    // Replayed from the log (open writes a checkpoint, so the second reopen reads that).
+    for _ in 0..2 {
+        let store = open_at(dir.path());
+        assert_eq!(store.select_series(&[], 0, 10_000).unwrap(), expected);
+    }
+    {
+        let store = open_at(dir.path());
+        store.append_histograms(&h_labels, &histogram_samples(&[(3000, 4.0)])).unwrap();
+        store.checkpoint().unwrap();
+    }
+    let store = open_at(dir.path());
+    let all = store.select_series(&[], 0, 10_000).unwrap();
+    assert_eq!(all[0].histograms.len(), 3);
+    assert_eq!(all[0].histograms[2].histogram.count, 4.0);
+    assert_eq!(all[0].histograms[..2], expected[0].histograms[..]);
+    store.clear();
+    drop(store);
+    assert!(open_at(dir.path()).select_series(&[], 0, 10_000).unwrap().is_empty());
+}
+
+#[test]
+fn retention_drops_old_histogram_samples() {
+    let store =
+        Store::open(StoreOptions { retention: Duration::from_secs(10), ..StoreOptions::default() }).unwrap();
+    let h_labels = labels(&[("__name__", "h")]);
+    store.append_histograms(&h_labels, &histogram_samples(&[(1_000, 1.0), (20_000, 2.0)])).unwrap();
+    let dropped = store.enforce_retention(25_000);
+    assert_eq!(dropped.samples, 1);
+    let left = store.select_series(&[], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(left[0].histograms.iter().map(|s| s.timestamp_ms).collect::<Vec<_>>(), vec![20_000]);
+    store.enforce_retention(40_000);
+    assert!(store.select_series(&[], i64::MIN, i64::MAX).unwrap().is_empty());
 }

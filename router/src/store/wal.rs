@@ -17,7 +17,7 @@
 //!   its length; after a bad header the rest of that file is given up, which is what a torn
 //!   tail looks like), with a `tracing` warning.
 //!
-//! # On-disk format (version 1)
+//! # On-disk format (version 2; version 1 segments are still read, version 1 checkpoints are not)
 //! The store's directory holds:
 //! - `lock`: held with an exclusive OS file lock while a store has the directory open.
 //! - `NNNNNNNNNNNNNNNN.wal`: log segments, numbered (16 zero-padded decimal digits, so names
@@ -53,11 +53,19 @@
 //!   (u64 LE), varint count of closed chunks and per chunk its first and last timestamps (i64
 //!   LE each), varint length and the encoded chunk (see `chunk.rs`); then a varint length and
 //!   the open chunk's bytes (length 0: none).
-//! - type 3, a checkpoint end: the varint number of series records before it.
+//! - type 3, a checkpoint end: the varint number of series records (type 2) before it.
+//! - type 4, native histogram samples of one series, in segments (an append) and checkpoints
+//!   (all of a series' histograms) alike: labels, varint sample count, then per sample its
+//!   timestamp (i64 LE) and the histogram: counter reset hint (u8: 0 unknown, 1 reset, 2 not
+//!   reset, 3 gauge), schema (zigzag varint), zero threshold, zero count, count and sum (f64
+//!   LE bits each), positive then negative spans (varint count; per span zigzag offset and
+//!   varint length), positive then negative bucket counts (varint count; f64 LE each), custom
+//!   bounds (varint count; f64 LE each).
 
-use super::StoreError;
 use super::head::{ClosedChunk, SnapshotSeries};
 use super::index::SeriesId;
+use super::{HistogramSample, StoreError};
+use crate::histogram::{CounterResetHint, FloatHistogram, Span};
 use harrier_telemetry::model::Labels;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -66,7 +74,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 const SEGMENT_MAGIC: &[u8; 4] = b"HRWL";
 const CHECKPOINT_MAGIC: &[u8; 4] = b"HRCP";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+/// The oldest segment version still read: segments hold raw samples, unchanged since version 1.
+/// Checkpoints hold encoded chunks, whose format changed in version 2, so only
+/// [`FORMAT_VERSION`] checkpoints are read (an older one is ignored and the segments replayed).
+const OLDEST_SEGMENT_VERSION: u32 = 1;
 const FILE_HEADER_LEN: usize = 8;
 const RECORD_HEADER_LEN: usize = 12;
 /// Payloads larger than this are treated as garbage lengths.
@@ -77,6 +89,7 @@ pub(super) const SEGMENT_BYTES: u64 = 64 << 20;
 const TYPE_BATCH: u8 = 1;
 const TYPE_CHECKPOINT_SERIES: u8 = 2;
 const TYPE_CHECKPOINT_END: u8 = 3;
+const TYPE_HISTOGRAMS: u8 = 4;
 
 pub(super) const LOCK_FILE: &str = "lock";
 
@@ -296,8 +309,113 @@ impl BatchRecord {
     }
 }
 
+/// The framed log record of histogram samples appended to one series.
+pub(super) fn histogram_record(labels: &Labels, samples: &[HistogramSample]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    encode_histograms(&mut payload, labels, samples);
+    let mut framed = Vec::with_capacity(payload.len() + RECORD_HEADER_LEN);
+    frame(&mut framed, &payload);
+    framed
+}
+
+fn put_f64(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+fn put_spans(out: &mut Vec<u8>, spans: &[Span]) {
+    put_varint(out, spans.len() as u64);
+    for span in spans {
+        put_varint(out, zigzag(i64::from(span.offset)));
+        put_varint(out, u64::from(span.length));
+    }
+}
+
+fn put_floats(out: &mut Vec<u8>, values: &[f64]) {
+    put_varint(out, values.len() as u64);
+    for v in values {
+        put_f64(out, *v);
+    }
+}
+
+fn encode_histograms(out: &mut Vec<u8>, labels: &Labels, samples: &[HistogramSample]) {
+    out.push(TYPE_HISTOGRAMS);
+    put_labels(out, labels);
+    put_varint(out, samples.len() as u64);
+    for sample in samples {
+        let h = &sample.histogram;
+        out.extend_from_slice(&sample.timestamp_ms.to_le_bytes());
+        out.push(match h.counter_reset_hint {
+            CounterResetHint::Unknown => 0,
+            CounterResetHint::CounterReset => 1,
+            CounterResetHint::NotCounterReset => 2,
+            CounterResetHint::Gauge => 3,
+        });
+        put_varint(out, zigzag(i64::from(h.schema)));
+        for v in [h.zero_threshold, h.zero_count, h.count, h.sum] {
+            put_f64(out, v);
+        }
+        put_spans(out, &h.positive_spans);
+        put_spans(out, &h.negative_spans);
+        put_floats(out, &h.positive_buckets);
+        put_floats(out, &h.negative_buckets);
+        put_floats(out, &h.custom_values);
+    }
+}
+
+impl Cursor<'_> {
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_bits(self.u64_le()?))
+    }
+
+    fn spans(&mut self) -> Option<Vec<Span>> {
+        let count = self.varint()?;
+        let mut spans = Vec::new();
+        for _ in 0..count {
+            let offset = i32::try_from(unzigzag(self.varint()?)).ok()?;
+            let length = u32::try_from(self.varint()?).ok()?;
+            spans.push(Span { offset, length });
+        }
+        Some(spans)
+    }
+
+    fn floats(&mut self) -> Option<Vec<f64>> {
+        let count = self.varint()?;
+        let mut values = Vec::new();
+        for _ in 0..count {
+            values.push(self.f64()?);
+        }
+        Some(values)
+    }
+
+    fn histogram(&mut self) -> Option<FloatHistogram> {
+        let counter_reset_hint = match self.u8()? {
+            0 => CounterResetHint::Unknown,
+            1 => CounterResetHint::CounterReset,
+            2 => CounterResetHint::NotCounterReset,
+            3 => CounterResetHint::Gauge,
+            _ => return None,
+        };
+        let schema = i32::try_from(unzigzag(self.varint()?)).ok()?;
+        let (zero_threshold, zero_count, count, sum) = (self.f64()?, self.f64()?, self.f64()?, self.f64()?);
+        Some(FloatHistogram {
+            counter_reset_hint,
+            schema,
+            zero_threshold,
+            zero_count,
+            count,
+            sum,
+            positive_spans: self.spans()?,
+            negative_spans: self.spans()?,
+            positive_buckets: self.floats()?,
+            negative_buckets: self.floats()?,
+            custom_values: self.floats()?,
+        })
+    }
+}
+
 /// A decoded record payload.
 pub(super) enum Payload {
+    Histograms { labels: Labels, samples: Vec<HistogramSample> },
     Batch { series: Vec<(SeriesId, Labels)>, samples: Vec<(SeriesId, i64, u64)> },
     CheckpointSeries(SnapshotSeries),
     CheckpointEnd { series: u64 },
@@ -343,6 +461,16 @@ pub(super) fn parse_payload(bytes: &[u8]) -> Option<Payload> {
             Payload::CheckpointSeries(SnapshotSeries { id, labels, last_t, last_v, closed, open })
         }
         TYPE_CHECKPOINT_END => Payload::CheckpointEnd { series: cursor.varint()? },
+        TYPE_HISTOGRAMS => {
+            let labels = cursor.labels()?;
+            let count = cursor.varint()?;
+            let mut samples = Vec::new();
+            for _ in 0..count {
+                let timestamp_ms = cursor.u64_le()? as i64;
+                samples.push(HistogramSample { timestamp_ms, histogram: Arc::new(cursor.histogram()?) });
+            }
+            Payload::Histograms { labels, samples }
+        }
         _ => return None,
     };
     cursor.at_end().then_some(payload)
@@ -395,11 +523,19 @@ pub(super) fn list_dir(dir: &Path) -> Result<DirListing, StoreError> {
     Ok(listing)
 }
 
+/// The format version in a file header (the caller checked the header's length).
+fn file_version(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])
+}
+
 /// Reads segment `number`, returning its valid payloads' bytes (the caller parses them).
 pub(super) fn read_segment(dir: &Path, number: u64, corrupt: &mut u64) -> Result<Vec<Vec<u8>>, StoreError> {
     let path = segment_path(dir, number);
     let bytes = fs::read(&path).map_err(io_error(&path))?;
-    if bytes.len() < FILE_HEADER_LEN || &bytes[0..4] != SEGMENT_MAGIC {
+    if bytes.len() < FILE_HEADER_LEN
+        || &bytes[0..4] != SEGMENT_MAGIC
+        || !(OLDEST_SEGMENT_VERSION..=FORMAT_VERSION).contains(&file_version(&bytes))
+    {
         if !bytes.is_empty() {
             *corrupt += 1;
             tracing::warn!(file = %path.display(), "write-ahead log segment with a bad header skipped");
@@ -409,23 +545,35 @@ pub(super) fn read_segment(dir: &Path, number: u64, corrupt: &mut u64) -> Result
     Ok(read_records(&bytes, &path, corrupt).into_iter().map(<[u8]>::to_vec).collect())
 }
 
-/// Reads checkpoint `number`: its series, or `None` when it is incomplete or not a checkpoint.
+/// What a checkpoint holds: the head's series and the native histogram series.
+#[derive(Default)]
+pub(super) struct Checkpoint {
+    pub series: Vec<SnapshotSeries>,
+    pub histograms: Vec<(Labels, Vec<HistogramSample>)>,
+}
+
+/// Reads checkpoint `number`, or `None` when it is incomplete or not a checkpoint.
 pub(super) fn read_checkpoint(
     dir: &Path,
     number: u64,
     corrupt: &mut u64,
-) -> Result<Option<Vec<SnapshotSeries>>, StoreError> {
+) -> Result<Option<Checkpoint>, StoreError> {
     let path = checkpoint_path(dir, number);
     let bytes = fs::read(&path).map_err(io_error(&path))?;
-    if bytes.len() < FILE_HEADER_LEN || &bytes[0..4] != CHECKPOINT_MAGIC {
-        tracing::warn!(file = %path.display(), "checkpoint with a bad header ignored");
+    if bytes.len() < FILE_HEADER_LEN
+        || &bytes[0..4] != CHECKPOINT_MAGIC
+        || file_version(&bytes) != FORMAT_VERSION
+    {
+        tracing::warn!(file = %path.display(), "checkpoint with a bad header or another format version ignored");
         return Ok(None);
     }
     let mut series = Vec::new();
+    let mut histograms = Vec::new();
     let mut complete = false;
     for payload in read_records(&bytes, &path, corrupt) {
         match parse_payload(payload) {
             Some(Payload::CheckpointSeries(one)) => series.push(one),
+            Some(Payload::Histograms { labels, samples }) => histograms.push((labels, samples)),
             Some(Payload::CheckpointEnd { series: count }) => {
                 complete = true;
                 if count != series.len() as u64 {
@@ -442,7 +590,7 @@ pub(super) fn read_checkpoint(
         tracing::warn!(file = %path.display(), "incomplete checkpoint ignored");
         return Ok(None);
     }
-    Ok(Some(series))
+    Ok(Some(Checkpoint { series, histograms }))
 }
 
 /// Writes checkpoint `number` atomically (temporary file, sync, rename, directory sync).
@@ -451,6 +599,7 @@ pub(super) fn write_checkpoint(
     dir: &Path,
     number: u64,
     series: &[SnapshotSeries],
+    histograms: &[(Labels, Vec<HistogramSample>)],
 ) -> Result<u64, StoreError> {
     let final_path = checkpoint_path(dir, number);
     let temporary = dir.join(format!("checkpoint.{number:016}.tmp"));
@@ -468,6 +617,11 @@ pub(super) fn write_checkpoint(
     for one in series {
         payload.clear();
         encode_snapshot_series(&mut payload, one);
+        write(&payload, &mut framed)?;
+    }
+    for (labels, samples) in histograms {
+        payload.clear();
+        encode_histograms(&mut payload, labels, samples);
         write(&payload, &mut framed)?;
     }
     payload.clear();

@@ -6,16 +6,24 @@
 //! series. Float edge cases follow Prometheus: Kahan-Neumaier summation for `sum` and `avg`
 //! (switching `avg` to an incremental mean when the sum would overflow), NaN handling in
 //! `min`/`max`/`topk`, Welford's algorithm for `stddev`/`stdvar`.
+//!
+//! Native histograms: `sum` and `avg` add them up (a group with floats and histograms warns
+//! "encountered a mix of histograms and floats for aggregation" and yields nothing), `count`,
+//! `group`, `limitk`, `limit_ratio` and `count_values` take them like floats, and the other
+//! aggregations ignore them with Prometheus's "ignored histogram in ... aggregation" info.
 
 use super::evaluator::{Evaluated, Evaluator, RangeSeries, StepCursor, strip_name};
 use super::format::{go_float_plain, go_g, go_quote};
+use crate::histogram::{FloatHistogram, HistogramError};
 use crate::promql::{InstantSample, PromqlError};
+use crate::store::HistogramSample;
 use harrier_telemetry::model::{Labels, METRIC_NAME, Sample};
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN, T_QUANTILE,
     T_STDDEV, T_STDVAR, T_SUM, T_TOPK, TokenId,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
+use std::sync::Arc;
 
 /// The largest float that converts to an int64 without overflow, and the smallest.
 const MAX_INT64: f64 = 9223372036854774784.0;
@@ -101,13 +109,19 @@ pub(super) fn eval(ev: &Evaluator<'_, '_>, expr: &AggregateExpr) -> Result<Vec<R
     let params = params.unwrap_or_default();
     match op {
         T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO => {
-            select_k(ev, op, &input, &group_of, group_labels.len(), &params)
+            select_k(ev, expr, &input, &group_of, group_labels.len(), &params)
         }
         _ => {
             if op == T_QUANTILE {
-                check_quantile(ev, &params);
+                check_quantile(ev, expr, &params);
             }
-            reduce(ev, op, &input, &group_of, group_labels, &params)
+            // Where Prometheus's histogram annotations of an aggregation point: its argument.
+            let position = if matches!(op, T_SUM | T_AVG) {
+                ev.ctx.aggregate_param_position(expr).map(|p| format!(" ({p})")).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            reduce(ev, op, &input, &group_of, group_labels, &params, &position)
         }
     }
 }
@@ -127,9 +141,9 @@ fn min_max(values: &[f64]) -> (f64, f64, bool) {
     (min, max, any_nan)
 }
 
-fn check_quantile(ev: &Evaluator<'_, '_>, params: &[f64]) {
+fn check_quantile(ev: &Evaluator<'_, '_>, expr: &AggregateExpr, params: &[f64]) {
     let (min, max, any_nan) = min_max(params);
-    let position = ev.ctx.aggregate_param_position("quantile").map(|p| format!(" ({p})")).unwrap_or_default();
+    let position = ev.ctx.aggregate_param_position(expr).map(|p| format!(" ({p})")).unwrap_or_default();
     let warn = |q: f64| {
         ev.ctx.warn(format!(
             "PromQL warning: quantile value should be between 0 and 1, got {}{position}",
@@ -158,6 +172,74 @@ struct GroupState {
     incremental_mean: bool,
     values: Vec<f64>,
     drop_name: bool,
+    /// The sum of the group's histograms (sum, avg), and whether floats were seen too.
+    histogram: Option<FloatHistogram>,
+    /// The Kahan compensation of `histogram`.
+    histogram_compensation: Option<FloatHistogram>,
+    /// The group's histograms (avg only), for an incremental mean if the sum overflows.
+    histogram_inputs: Vec<Arc<FloatHistogram>>,
+    histogram_count: f64,
+    /// The counter reset hints of the group's histograms.
+    hints: crate::promql::functions::HintsSeen,
+    has_float: bool,
+    /// The histograms could not be added (mixed schemas): no output.
+    histogram_failed: bool,
+}
+
+/// The name Prometheus gives an aggregation in annotations.
+fn op_name(op: TokenId) -> &'static str {
+    match op {
+        T_MIN => "min",
+        T_MAX => "max",
+        T_TOPK => "topk",
+        T_BOTTOMK => "bottomk",
+        T_QUANTILE => "quantile",
+        T_STDDEV => "stddev",
+        T_STDVAR => "stdvar",
+        _ => "aggregation",
+    }
+}
+
+fn ignored_histogram_info(ev: &Evaluator<'_, '_>, op: TokenId) {
+    ev.ctx.info(format!("PromQL info: ignored histogram in {} aggregation", op_name(op)));
+}
+
+/// Adds `h` to a group's histogram sum, warning as Prometheus does.
+fn add_histogram(
+    ev: &Evaluator<'_, '_>,
+    group: &mut GroupState,
+    h: &FloatHistogram,
+    labels: &Labels,
+    position: &str,
+) {
+    group.histogram_count += 1.0;
+    group.hints.see(h);
+    if group.histogram_failed {
+        return;
+    }
+    let Some(sum) = group.histogram.as_mut() else {
+        group.histogram = Some(h.clone());
+        return;
+    };
+    match sum.kahan_add(h, group.histogram_compensation.take()) {
+        Ok((compensation, outcome)) => {
+            group.histogram_compensation = Some(compensation);
+            group.hints.collision |= outcome.counter_reset_collision;
+            if outcome.nhcb_bounds_reconciled {
+                ev.ctx.info(format!(
+                    "PromQL info: mismatched custom buckets were reconciled during aggregation{position}"
+                ));
+            }
+        }
+        Err(HistogramError::IncompatibleSchema) => {
+            ev.ctx.warn(format!(
+                "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name {}",
+                go_quote(labels.metric_name().unwrap_or(""))
+            ));
+            group.histogram_failed = true;
+        }
+        Err(_) => group.histogram_failed = true,
+    }
 }
 
 /// Kahan-Neumaier summation step: adds `inc` to `sum` with compensation `c`.
@@ -198,7 +280,8 @@ pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// sum, avg, count, min, max, group, stddev, stdvar, quantile.
+/// sum, avg, count, min, max, group, stddev, stdvar, quantile. `position` ends the histogram
+/// annotations (` (line:col)`, or empty).
 fn reduce(
     ev: &Evaluator<'_, '_>,
     op: TokenId,
@@ -206,11 +289,10 @@ fn reduce(
     group_of: &[usize],
     group_labels: Vec<Labels>,
     params: &[f64],
+    position: &str,
 ) -> Result<Vec<RangeSeries>, PromqlError> {
-    let mut output: Vec<RangeSeries> = group_labels
-        .into_iter()
-        .map(|labels| RangeSeries { labels, drop_name: false, samples: Vec::new() })
-        .collect();
+    let mut output: Vec<RangeSeries> =
+        group_labels.into_iter().map(|labels| RangeSeries::floats(labels, false, Vec::new())).collect();
     let mut groups = vec![GroupState::default(); output.len()];
     let mut cursor = StepCursor::new(input);
     for (step, t) in ev.steps().enumerate() {
@@ -219,14 +301,52 @@ fn reduce(
             g.seen = false;
         }
         for (si, series) in input.iter().enumerate() {
-            let Some(f) = cursor.value_at(si, t) else { continue };
+            let (f, histogram) = match cursor.value_at(si, t) {
+                Some(f) => (f, None),
+                None => match cursor.histogram_at(si, t) {
+                    Some(h) => (0.0, Some(h)),
+                    None => continue,
+                },
+            };
+            if histogram.is_some() && !matches!(op, T_SUM | T_AVG | T_COUNT | T_GROUP) {
+                ignored_histogram_info(ev, op);
+                continue;
+            }
             let group = &mut groups[group_of[si]];
+            if let Some(h) = &histogram
+                && matches!(op, T_SUM | T_AVG)
+            {
+                if !group.seen {
+                    *group = GroupState {
+                        seen: true,
+                        drop_name: series.drop_name,
+                        values: std::mem::take(&mut group.values),
+                        ..GroupState::default()
+                    };
+                }
+                group.drop_name |= series.drop_name;
+                add_histogram(ev, group, h, &series.labels, position);
+                if op == T_AVG {
+                    group.histogram_inputs.push(h.clone());
+                }
+                continue;
+            }
+            if matches!(op, T_SUM | T_AVG) && group.seen && !group.has_float {
+                // The first float of a group that so far had histograms only.
+                group.has_float = true;
+                group.value = f;
+                group.mean = f;
+                group.count = 1.0;
+                group.drop_name |= series.drop_name;
+                continue;
+            }
             if !group.seen {
                 *group = GroupState {
                     seen: true,
                     value: f,
                     mean: f,
                     count: 1.0,
+                    has_float: true,
                     drop_name: series.drop_name,
                     values: std::mem::take(&mut group.values),
                     ..GroupState::default()
@@ -282,6 +402,40 @@ fn reduce(
             if !group.seen {
                 continue;
             }
+            if matches!(op, T_SUM | T_AVG) && group.histogram_count > 0.0 {
+                if group.has_float {
+                    ev.ctx.warn(format!(
+                        "PromQL warning: encountered a mix of histograms and floats for aggregation{position}"
+                    ));
+                    continue;
+                }
+                if group.hints.conflict() {
+                    ev.ctx.warn(format!(
+                        "PromQL warning: conflicting counter resets during histogram aggregation{position}"
+                    ));
+                }
+                let Some(mut h) = group.histogram.take().filter(|_| !group.histogram_failed) else {
+                    continue;
+                };
+                if let Some(compensation) = group.histogram_compensation.take() {
+                    let _ = h.add(&compensation);
+                }
+                if op == T_AVG {
+                    let inputs: Vec<&FloatHistogram> = group.histogram_inputs.iter().map(|h| &**h).collect();
+                    match crate::promql::functions::overflow_safe_mean(&h, &inputs) {
+                        Some(mean) => h = mean,
+                        None => {
+                            h.div(group.histogram_count);
+                        }
+                    }
+                    group.histogram_inputs.clear();
+                }
+                h.compact(0);
+                let series = &mut output[g];
+                series.histograms.push(HistogramSample { timestamp_ms: t, histogram: Arc::new(h) });
+                series.drop_name = group.drop_name;
+                continue;
+            }
             let value = match op {
                 T_SUM => group.value + group.compensation,
                 T_AVG if group.incremental_mean => group.mean + group.compensation,
@@ -300,8 +454,8 @@ fn reduce(
             series.drop_name = group.drop_name;
         }
     }
-    output.retain(|s| !s.samples.is_empty());
-    ev.ctx.hold(output.iter().map(|s| s.samples.len()).sum())?;
+    output.retain(|s| !s.is_empty());
+    ev.ctx.hold(output.iter().map(|s| s.len()).sum())?;
     Ok(output)
 }
 
@@ -319,14 +473,16 @@ fn nan_low_cmp(a: f64, b: f64) -> std::cmp::Ordering {
 #[allow(clippy::too_many_lines)]
 fn select_k(
     ev: &Evaluator<'_, '_>,
-    op: TokenId,
+    expr: &AggregateExpr,
     input: &[RangeSeries],
     group_of: &[usize],
     group_count: usize,
     params: &[f64],
 ) -> Result<Vec<RangeSeries>, PromqlError> {
+    let op = expr.op.id();
     let (min, max, any_nan) = min_max(params);
     if op == T_LIMIT_RATIO {
+        let position = ev.ctx.aggregate_param_position(expr).map(|p| format!(" ({p})")).unwrap_or_default();
         if !any_nan && max == 0.0 && min == 0.0 {
             return Ok(Vec::new());
         }
@@ -335,14 +491,14 @@ fn select_k(
         }
         if max > 1.0 {
             ev.ctx.warn(format!(
-                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}{position}",
                 go_g(max),
                 go_g(1.0)
             ));
         }
         if min < -1.0 {
             ev.ctx.warn(format!(
-                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}{position}",
                 go_g(min),
                 go_g(-1.0)
             ));
@@ -369,6 +525,7 @@ fn select_k(
     let mut collector = ev.collector();
     let mut cursor = StepCursor::new(input);
     let mut members: Vec<Vec<(usize, f64)>> = vec![Vec::new(); group_count];
+    let mut step_histograms: Vec<Option<Arc<FloatHistogram>>> = vec![None; input.len()];
     for (step, t) in ev.steps().enumerate() {
         ev.ctx.check_deadline()?;
         let param = params.get(step).copied().unwrap_or(f64::NAN);
@@ -376,8 +533,16 @@ fn select_k(
             m.clear();
         }
         for si in 0..input.len() {
+            step_histograms[si] = None;
             if let Some(v) = cursor.value_at(si, t) {
                 members[group_of[si]].push((si, v));
+            } else if let Some(h) = cursor.histogram_at(si, t) {
+                if matches!(op, T_TOPK | T_BOTTOMK) {
+                    ignored_histogram_info(ev, op);
+                } else {
+                    step_histograms[si] = Some(h);
+                    members[group_of[si]].push((si, 0.0));
+                }
             }
         }
         let k = if op == T_LIMIT_RATIO { 0 } else { (param as i64).min(input.len() as i64) };
@@ -416,15 +581,20 @@ fn select_k(
             };
             for (si, v) in chosen {
                 let series = &input[si];
-                let sample =
-                    InstantSample { labels: series.labels.clone(), t, v, drop_name: series.drop_name };
+                let sample = InstantSample {
+                    labels: series.labels.clone(),
+                    t,
+                    v,
+                    h: step_histograms[si].clone(),
+                    drop_name: series.drop_name,
+                };
                 collector.push(position, sample, t)?;
                 position += 1;
             }
         }
     }
     let output = collector.finish();
-    ev.ctx.hold(output.iter().map(|s| s.samples.len()).sum())?;
+    ev.ctx.hold(output.iter().map(|s| s.len()).sum())?;
     Ok(output)
 }
 
@@ -474,7 +644,10 @@ fn count_values(
         let mut positions: foldhash::HashMap<Vec<u8>, usize> = foldhash::HashMap::default();
         for sample in &vector {
             let mut labels = sample.labels.clone();
-            labels.set(&label, go_float_plain(sample.v));
+            match &sample.h {
+                Some(h) => labels.set(&label, histogram_string(h)),
+                None => labels.set(&label, go_float_plain(sample.v)),
+            }
             let key = grouping.key(&labels);
             match positions.get(&key) {
                 Some(&at) => counts[at].1 += 1.0,
@@ -485,7 +658,7 @@ fn count_values(
             }
         }
         for (position, (labels, count)) in counts.into_iter().enumerate() {
-            collector.push(position, InstantSample { labels, t, v: count, drop_name: false }, t)?;
+            collector.push(position, InstantSample { labels, t, v: count, h: None, drop_name: false }, t)?;
         }
     }
     let mut output = collector.finish();
@@ -497,4 +670,24 @@ fn count_values(
         }
     }
     Ok(output)
+}
+
+/// A histogram as Prometheus's `FloatHistogram.String()`: count, sum and the populated
+/// buckets, `{count:20, sum:10, [-2,-1):2, [-0.001,0.001]:2, (0.5,1]:1}`.
+fn histogram_string(h: &FloatHistogram) -> String {
+    let mut parts = vec![format!("count:{}", go_g(h.count)), format!("sum:{}", go_g(h.sum))];
+    for bucket in h.all_bucket_iter() {
+        if bucket.count == 0.0 {
+            continue;
+        }
+        parts.push(format!(
+            "{}{},{}{}:{}",
+            if bucket.lower_inclusive { "[" } else { "(" },
+            go_g(bucket.lower),
+            go_g(bucket.upper),
+            if bucket.upper_inclusive { "]" } else { ")" },
+            go_g(bucket.count)
+        ));
+    }
+    format!("{{{}}}", parts.join(", "))
 }

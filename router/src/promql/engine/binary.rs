@@ -5,10 +5,18 @@
 //! Scalar-scalar and vector-scalar operations work series by series over all steps at once.
 //! Vector-vector operations compute each input series' match signature once, then match the
 //! samples present at each step; result label sets are cached per pair of input series.
+//!
+//! Native histograms ([`histogram_binop`], Prometheus's `vectorElemBinop`): `h + h`, `h - h`
+//! (a gauge histogram), `h * s`, `s * h` and `h / s` give histograms; `h == h` and `h != h`
+//! compare them (filtering, or 0/1 with `bool`); any other operator between a histogram and
+//! anything drops the pair with the "incompatible sample types" info. Set operators pass
+//! histograms through.
 
 use super::evaluator::{Evaluator, RangeSeries, StepCursor, strip_name, unwrap_parens};
 use super::format::labels_string;
+use crate::histogram::{CounterResetHint, FloatHistogram, HistogramError};
 use crate::promql::{InstantSample, PromqlError};
+use crate::store::HistogramSample;
 use harrier_telemetry::model::{Labels, METRIC_NAME, Sample};
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ,
@@ -16,6 +24,7 @@ use promql_parser::parser::token::{
 };
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+use std::sync::Arc;
 
 /// Evaluates a binary expression over all steps.
 pub(super) fn eval(ev: &Evaluator<'_, '_>, expr: &BinaryExpr) -> Result<Vec<RangeSeries>, PromqlError> {
@@ -32,7 +41,7 @@ pub(super) fn eval(ev: &Evaluator<'_, '_>, expr: &BinaryExpr) -> Result<Vec<Rang
                 .zip(l.iter().zip(r.iter()))
                 .map(|(t, (a, b))| Sample { timestamp_ms: t, value: scalar_binop(op, *a, *b) })
                 .collect();
-            Ok(vec![RangeSeries { labels: Labels::new(), drop_name: false, samples }])
+            Ok(vec![RangeSeries::floats(Labels::new(), false, samples)])
         }
         (false, true) => vector_scalar(ev, op, lhs, &scalar_at_steps(ev, &rhs), false, return_bool),
         (true, false) => vector_scalar(ev, op, rhs, &scalar_at_steps(ev, &lhs), true, return_bool),
@@ -106,6 +115,113 @@ fn elem_binop(op: TokenId, lhs: f64, rhs: f64) -> (f64, bool) {
     }
 }
 
+/// Prometheus's name of an operator, for annotations.
+fn op_symbol(op: TokenId) -> &'static str {
+    match op {
+        T_ADD => "+",
+        T_SUB => "-",
+        T_MUL => "*",
+        T_DIV => "/",
+        T_MOD => "%",
+        T_POW => "^",
+        T_EQLC => "==",
+        T_NEQ => "!=",
+        T_GTR => ">",
+        T_LSS => "<",
+        T_GTE => ">=",
+        T_LTE => "<=",
+        T_ATAN2 => "atan2",
+        _ => "?",
+    }
+}
+
+/// The outcome of an operator with a histogram operand: `None` drops the pair (with an
+/// annotation already recorded); otherwise the float value, the histogram value (if the
+/// result is one) and whether a comparison keeps the sample.
+pub(super) fn histogram_binop(
+    ev: &Evaluator<'_, '_>,
+    op: TokenId,
+    (lf, lh): (f64, Option<&Arc<FloatHistogram>>),
+    (rf, rh): (f64, Option<&Arc<FloatHistogram>>),
+) -> Option<(f64, Option<Arc<FloatHistogram>>, bool)> {
+    let incompatible = |left: &str, right: &str| {
+        ev.ctx.info(format!(
+            "PromQL info: incompatible sample types encountered for binary operator {:?}: {left} {} {right}",
+            op_symbol(op),
+            op_symbol(op)
+        ));
+        None
+    };
+    match (lh, rh) {
+        (None, None) => {
+            let (value, keep) = elem_binop(op, lf, rf);
+            Some((value, None, keep))
+        }
+        (None, Some(h)) => match op {
+            T_MUL => {
+                let mut out = (**h).clone();
+                out.mul(lf).compact(0);
+                Some((0.0, Some(Arc::new(out)), true))
+            }
+            _ => incompatible("float", "histogram"),
+        },
+        (Some(h), None) => match op {
+            T_MUL | T_DIV => {
+                let mut out = (**h).clone();
+                if op == T_MUL {
+                    out.mul(rf);
+                } else {
+                    out.div(rf);
+                }
+                out.compact(0);
+                Some((0.0, Some(Arc::new(out)), true))
+            }
+            _ => incompatible("histogram", "float"),
+        },
+        (Some(l), Some(r)) => match op {
+            T_ADD | T_SUB => {
+                let mut out = (**l).clone();
+                let result = if op == T_ADD { out.add(r) } else { out.sub(r) };
+                let what = if op == T_ADD { "addition" } else { "subtraction" };
+                match result {
+                    Ok(outcome) => {
+                        if outcome.counter_reset_collision {
+                            ev.ctx.warn(format!(
+                                "PromQL warning: conflicting counter resets during histogram {what}"
+                            ));
+                        }
+                        if outcome.nhcb_bounds_reconciled {
+                            ev.ctx.info(format!(
+                                "PromQL info: mismatched custom buckets were reconciled during {what}"
+                            ));
+                        }
+                    }
+                    Err(HistogramError::IncompatibleSchema) => {
+                        ev.ctx.warn(
+                            "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas",
+                        );
+                        return None;
+                    }
+                    Err(_) => return None,
+                }
+                if op == T_SUB {
+                    out.counter_reset_hint = CounterResetHint::Gauge;
+                }
+                out.compact(0);
+                Some((0.0, Some(Arc::new(out)), true))
+            }
+            T_EQLC | T_NEQ => {
+                let (mut a, mut b) = ((**l).clone(), (**r).clone());
+                a.compact(0);
+                b.compact(0);
+                let equal = a.equals(&b);
+                Some((0.0, Some(l.clone()), if op == T_EQLC { equal } else { !equal }))
+            }
+            _ => incompatible("histogram", "histogram"),
+        },
+    }
+}
+
 /// A vector and a scalar, series by series. `swapped`: the scalar is on the left.
 fn vector_scalar(
     ev: &Evaluator<'_, '_>,
@@ -133,7 +249,24 @@ fn vector_scalar(
             p.value = value;
             keep
         });
-        if series.samples.is_empty() {
+        if !series.histograms.is_empty() {
+            let histograms = std::mem::take(&mut series.histograms);
+            for p in histograms {
+                let step = usize::try_from((p.timestamp_ms - ev.start) / ev.interval).unwrap_or(0);
+                let s = scalar.get(step).copied().unwrap_or(f64::NAN);
+                let h = Some(&p.histogram);
+                let (l, r) = if swapped { ((s, None), (0.0, h)) } else { ((0.0, h), (s, None)) };
+                if let Some((_, Some(result), keep)) = histogram_binop(ev, op, l, r)
+                    && keep
+                    && !return_bool
+                {
+                    series
+                        .histograms
+                        .push(HistogramSample { timestamp_ms: p.timestamp_ms, histogram: result });
+                }
+            }
+        }
+        if series.is_empty() {
             continue;
         }
         if drops_name {
@@ -403,11 +536,21 @@ impl Matcher {
                          touched: &mut Vec<usize>,
                          out: &mut Vec<InstantSample>|
          -> Result<(), PromqlError> {
-            let (l, r) =
-                if one_to_many { (one_sample.v, many_sample.v) } else { (many_sample.v, one_sample.v) };
-            let (mut value, keep) = elem_binop(op, l, r);
+            let (l, r) = if one_to_many {
+                ((one_sample.v, one_sample.h.as_ref()), (many_sample.v, many_sample.h.as_ref()))
+            } else {
+                ((many_sample.v, many_sample.h.as_ref()), (one_sample.v, one_sample.h.as_ref()))
+            };
+            let computed = if l.1.is_none() && r.1.is_none() {
+                let (value, keep) = elem_binop(op, l.0, r.0);
+                Some((value, None, keep))
+            } else {
+                histogram_binop(ev, op, l, r)
+            };
+            let (mut value, mut histogram, keep) = computed.clone().unwrap_or((0.0, None, false));
             if return_bool {
                 value = btos(keep);
+                histogram = None;
             }
             let mut labels = match (many_index, one_index) {
                 (Some(m), Some(o)) => cache
@@ -442,10 +585,16 @@ impl Matcher {
                     produced.push(labels.clone());
                 }
             }
-            if !keep && !return_bool {
+            if computed.is_none() || (!keep && !return_bool) {
                 return Ok(());
             }
-            out.push(InstantSample { labels, t: many_sample.t, v: value, drop_name: return_bool });
+            out.push(InstantSample {
+                labels,
+                t: many_sample.t,
+                v: value,
+                h: histogram,
+                drop_name: return_bool,
+            });
             Ok(())
         };
         for (i, &series) in many.indexes.iter().enumerate() {
@@ -468,6 +617,7 @@ impl Matcher {
                             labels: matching.match_labels(&many_sample.labels),
                             t: many_sample.t,
                             v: fill,
+                            h: None,
                             drop_name: false,
                         };
                         apply(
@@ -495,6 +645,7 @@ impl Matcher {
                     labels: matching.match_labels(&one_sample.labels),
                     t: one_sample.t,
                     v: fill,
+                    h: None,
                     drop_name: false,
                 };
                 apply(&filler, None, one_sample, None, sig, &mut self.matched, &mut self.touched, out)?;

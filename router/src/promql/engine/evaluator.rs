@@ -9,14 +9,15 @@
 //! - Functions over instant values gather their arguments at each step and regroup the outputs
 //!   into series with a [`Collector`].
 
+use super::position::QueryPositions;
 use super::{aggregate, binary, format};
 use crate::promql::functions::{self, FnArg, FnCall, FnOutput};
-use crate::promql::{Annotations, EngineOptions, InstantSample, PromqlError};
-use crate::store::Queryable;
+use crate::promql::{Annotations, EngineOptions, InstantSample, MatrixSeries, PromqlError};
+use crate::store::{HistogramSample, Queryable, SelectedSeries};
 use harrier_telemetry::model::{Labels, METRIC_NAME, Sample, Series, is_stale_nan};
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{AggregateExpr, AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +26,8 @@ pub(crate) struct Context<'a> {
     pub storage: &'a dyn Queryable,
     /// The query text, for the positions annotations end with.
     query: &'a str,
+    /// Where the query's nodes sit in its text, found when an annotation first needs one.
+    positions: std::cell::OnceCell<QueryPositions<'a>>,
     pub lookback: i64,
     pub max_samples: usize,
     pub delayed_name_removal: bool,
@@ -39,6 +42,10 @@ pub(crate) struct Context<'a> {
     /// Samples currently held by loaded selectors and evaluated nodes (approximate, as
     /// Prometheus's own count).
     current_samples: Cell<usize>,
+    /// Inside `histogram_count`/`histogram_sum`/`histogram_avg` (outside subqueries):
+    /// selectors read histograms as Prometheus's `HistogramStatsIterator` does, with counter
+    /// reset hints detected sample by sample ([`stats_hints`]).
+    stats_hints: Cell<bool>,
 }
 
 impl<'a> Context<'a> {
@@ -53,6 +60,7 @@ impl<'a> Context<'a> {
         Context {
             storage,
             query,
+            positions: std::cell::OnceCell::new(),
             lookback: duration_ms(options.lookback_delta),
             max_samples: options.max_samples,
             delayed_name_removal: options.delayed_name_removal,
@@ -63,6 +71,7 @@ impl<'a> Context<'a> {
             deadline: Instant::now() + options.timeout,
             annotations: RefCell::new(Annotations::default()),
             current_samples: Cell::new(0),
+            stats_hints: Cell::new(false),
         }
     }
 
@@ -78,59 +87,76 @@ impl<'a> Context<'a> {
         self.annotations.borrow_mut().info(message);
     }
 
-    /// Where the parameter of the first aggregation `op` starts in the query, as `line:col`
+    /// The query's node positions (lexed and parsed again on first use).
+    fn positions(&self) -> &QueryPositions<'a> {
+        self.positions.get_or_init(|| QueryPositions::new(self.query))
+    }
+
+    /// Where the parameter of `aggregate` starts in the query, as Prometheus's `line:col`
     /// (`quantile by (a) (NaN, x)` points at `NaN`).
-    pub fn aggregate_param_position(&self, op: &str) -> Option<String> {
-        let bytes = self.query.as_bytes();
-        let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b':';
-        let mut from = 0;
-        while let Some(found) = self.query[from..].find(op) {
-            let at = from + found;
-            from = at + op.len();
-            if at > 0 && is_word(bytes[at - 1]) || bytes.get(from).is_some_and(|b| is_word(*b)) {
+    pub fn aggregate_param_position(&self, aggregate: &AggregateExpr) -> Option<String> {
+        let positions = self.positions();
+        positions.aggregate_param(aggregate).map(|offset| positions.line_column(offset))
+    }
+
+    /// Where `call` starts in the query, as Prometheus's `line:col`.
+    pub fn call_position(&self, call: &Call) -> Option<String> {
+        let positions = self.positions();
+        positions.call_start(call).map(|offset| positions.line_column(offset))
+    }
+
+    /// Where argument `index` of `call` starts in the query, as Prometheus's `line:col`.
+    pub fn argument_position(&self, call: &Call, index: usize) -> Option<String> {
+        let positions = self.positions();
+        let offset = *positions.call_arguments(call)?.get(index)?;
+        Some(positions.line_column(offset))
+    }
+
+    /// Ends the annotations a call of a library function emitted with the position of the
+    /// argument each refers to ([`functions::annotation_argument`]), and records them.
+    fn add_call_annotations(&self, call: &Call, annotations: Annotations) {
+        let locate = |message: String| match functions::annotation_argument(call.func.name, &message)
+            .and_then(|index| self.argument_position(call, index))
+        {
+            Some(position) if !message.ends_with(&format!("({position})")) => {
+                format!("{message} ({position})")
+            }
+            _ => message,
+        };
+        let mut target = self.annotations.borrow_mut();
+        for message in annotations.warnings {
+            target.warn(locate(message));
+        }
+        for message in annotations.infos {
+            target.info(locate(message));
+        }
+    }
+
+    /// Prometheus's error for a label name given as a string literal that Go decodes to
+    /// invalid UTF-8 (`"\xff"`): `label_replace`'s destination, `label_join`'s destination and
+    /// sources. `promql-parser` decodes such escapes to characters, so the raw literal decides.
+    fn check_label_name_literals(&self, call: &Call) -> Result<(), PromqlError> {
+        let function = call.func.name;
+        if !matches!(function, "label_replace" | "label_join") || !self.query.contains('\\') {
+            return Ok(());
+        }
+        let positions = self.positions();
+        let Some(arguments) = positions.call_arguments(call) else { return Ok(()) };
+        let sources = if function == "label_join" { 3..arguments.len() } else { 0..0 };
+        for index in sources.chain([1]) {
+            let Some(bytes) = arguments.get(index).and_then(|&offset| positions.string_literal_bytes(offset))
+            else {
                 continue;
+            };
+            if std::str::from_utf8(&bytes).is_err() {
+                let role = if index == 1 { "destination" } else { "source" };
+                return Err(PromqlError::Eval(format!(
+                    "invalid {role} label name in {function}(): {}",
+                    String::from_utf8_lossy(&bytes)
+                )));
             }
-            let mut rest = self.query[from..].trim_start();
-            for modifier in ["by", "without"] {
-                if let Some(after) = rest.strip_prefix(modifier)
-                    && after.trim_start().starts_with('(')
-                {
-                    let list = after.trim_start();
-                    rest = list.find(')').map_or("", |close| list[close + 1..].trim_start());
-                }
-            }
-            let Some(args) = rest.strip_prefix('(') else { continue };
-            let param = args.trim_start();
-            return Some(self.line_column(self.query.len() - param.len()));
         }
-        None
-    }
-
-    /// `line:col` (1-based) of a byte offset in the query.
-    fn line_column(&self, offset: usize) -> String {
-        let before = &self.query[..offset.min(self.query.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        format!("{line}:{column}")
-    }
-
-    /// Where the call of function `name` starts in the query, as `line:col` (1-based), for
-    /// annotations (the parser's AST carries no positions, so this finds the first call).
-    pub fn call_position(&self, name: &str) -> Option<String> {
-        let bytes = self.query.as_bytes();
-        let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b':';
-        let mut from = 0;
-        while let Some(found) = self.query[from..].find(name) {
-            let at = from + found;
-            let end = at + name.len();
-            let starts_word = at == 0 || !is_word(bytes[at - 1]);
-            let rest = self.query[end..].trim_start();
-            if starts_word && rest.starts_with('(') {
-                return Some(self.line_column(at));
-            }
-            from = end;
-        }
-        None
+        Ok(())
     }
 
     pub fn check_deadline(&self) -> Result<(), PromqlError> {
@@ -162,12 +188,29 @@ impl<'a> Context<'a> {
 pub(crate) struct RangeSeries {
     pub labels: Labels,
     pub drop_name: bool,
+    /// Float points.
     pub samples: Vec<Sample>,
+    /// Native histogram points (a step has a float or a histogram, not both).
+    pub histograms: Vec<HistogramSample>,
 }
 
 impl RangeSeries {
-    pub fn into_series(self) -> Series {
-        Series::new(self.labels, self.samples)
+    /// A series of float points.
+    pub fn floats(labels: Labels, drop_name: bool, samples: Vec<Sample>) -> Self {
+        RangeSeries { labels, drop_name, samples, histograms: Vec::new() }
+    }
+
+    pub fn into_series(self) -> MatrixSeries {
+        MatrixSeries { labels: self.labels, samples: self.samples, histograms: self.histograms }
+    }
+
+    /// Points (floats and histograms).
+    pub fn len(&self) -> usize {
+        self.samples.len() + self.histograms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.histograms.is_empty()
     }
 }
 
@@ -216,7 +259,10 @@ pub(crate) fn finish_names(mut series: Vec<RangeSeries>) -> Result<Vec<RangeSeri
     let mut positions: foldhash::HashMap<Labels, usize> = foldhash::HashMap::default();
     for s in series {
         match positions.get(&s.labels) {
-            Some(&at) => merged[at].samples.extend(s.samples),
+            Some(&at) => {
+                merged[at].samples.extend(s.samples);
+                merged[at].histograms.extend(s.histograms);
+            }
             None => {
                 positions.insert(s.labels.clone(), merged.len());
                 merged.push(s);
@@ -225,7 +271,14 @@ pub(crate) fn finish_names(mut series: Vec<RangeSeries>) -> Result<Vec<RangeSeri
     }
     for s in merged.iter_mut() {
         s.samples.sort_by_key(|p| p.timestamp_ms);
-        if s.samples.windows(2).any(|w| w[0].timestamp_ms == w[1].timestamp_ms) {
+        s.histograms.sort_by_key(|p| p.timestamp_ms);
+        if s.samples.windows(2).any(|w| w[0].timestamp_ms == w[1].timestamp_ms)
+            || s.histograms.windows(2).any(|w| w[0].timestamp_ms == w[1].timestamp_ms)
+            || (!s.histograms.is_empty()
+                && s.samples
+                    .iter()
+                    .any(|p| s.histograms.binary_search_by_key(&p.timestamp_ms, |h| h.timestamp_ms).is_ok()))
+        {
             return Err(same_labelset());
         }
     }
@@ -288,12 +341,16 @@ impl Collector {
     }
 
     pub fn push(&mut self, position: usize, sample: InstantSample, t: i64) -> Result<(), PromqlError> {
-        let point = Sample { timestamp_ms: t, value: sample.v };
+        let (point, histogram) = match sample.h {
+            None => (Some(Sample { timestamp_ms: t, value: sample.v }), None),
+            Some(h) => (None, Some(HistogramSample { timestamp_ms: t, histogram: h })),
+        };
         if self.instant {
             self.series.push(RangeSeries {
                 labels: sample.labels,
                 drop_name: sample.drop_name,
-                samples: vec![point],
+                samples: point.into_iter().collect(),
+                histograms: histogram.into_iter().collect(),
             });
             return Ok(());
         }
@@ -312,17 +369,21 @@ impl Collector {
                     self.series.push(RangeSeries {
                         labels: sample.labels,
                         drop_name: sample.drop_name,
-                        samples: Vec::with_capacity(self.capacity),
+                        samples: if point.is_some() { Vec::with_capacity(self.capacity) } else { Vec::new() },
+                        histograms: Vec::new(),
                     });
                     at
                 }
             },
         };
         let series = &mut self.series[at];
-        if series.samples.last().is_some_and(|p| p.timestamp_ms == t) {
+        if series.samples.last().is_some_and(|p| p.timestamp_ms == t)
+            || series.histograms.last().is_some_and(|p| p.timestamp_ms == t)
+        {
             return Err(same_labelset());
         }
-        series.samples.push(point);
+        series.samples.extend(point);
+        series.histograms.extend(histogram);
         if position < self.guesses.len() {
             self.guesses[position] = at;
         } else if position == self.guesses.len() {
@@ -340,11 +401,35 @@ impl Collector {
 pub(crate) struct StepCursor<'s> {
     series: &'s [RangeSeries],
     cursors: Vec<usize>,
+    histogram_cursors: Vec<usize>,
 }
 
 impl<'s> StepCursor<'s> {
     pub fn new(series: &'s [RangeSeries]) -> Self {
-        StepCursor { series, cursors: vec![0; series.len()] }
+        StepCursor { series, cursors: vec![0; series.len()], histogram_cursors: vec![0; series.len()] }
+    }
+
+    /// The histogram of series `i` at `t`, if it has one (call with increasing `t`).
+    pub fn histogram_at(
+        &mut self,
+        i: usize,
+        t: i64,
+    ) -> Option<std::sync::Arc<crate::histogram::FloatHistogram>> {
+        let histograms = &self.series[i].histograms;
+        if histograms.is_empty() {
+            return None;
+        }
+        let cursor = &mut self.histogram_cursors[i];
+        while *cursor < histograms.len() && histograms[*cursor].timestamp_ms < t {
+            *cursor += 1;
+        }
+        match histograms.get(*cursor) {
+            Some(p) if p.timestamp_ms == t => {
+                *cursor += 1;
+                Some(p.histogram.clone())
+            }
+            _ => None,
+        }
     }
 
     /// The value of series `i` at `t`, if it has one (call with increasing `t`).
@@ -370,7 +455,11 @@ impl<'s> StepCursor<'s> {
         for i in 0..self.series.len() {
             if let Some(v) = self.value_at(i, t) {
                 let s = &self.series[i];
-                out.push(InstantSample { labels: s.labels.clone(), t, v, drop_name: s.drop_name });
+                out.push(InstantSample { labels: s.labels.clone(), t, v, h: None, drop_name: s.drop_name });
+                indexes.push(i);
+            } else if let Some(h) = self.histogram_at(i, t) {
+                let s = &self.series[i];
+                out.push(InstantSample::histogram(s.labels.clone(), t, h, s.drop_name));
                 indexes.push(i);
             }
         }
@@ -429,6 +518,11 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                     for p in s.samples.iter_mut() {
                         p.value = -p.value;
                     }
+                    for p in s.histograms.iter_mut() {
+                        let mut negated = (*p.histogram).clone();
+                        negated.mul(-1.0);
+                        p.histogram = std::sync::Arc::new(negated);
+                    }
                     if !scalar {
                         self.mark_drop_name(&mut s.labels, &mut s.drop_name);
                     }
@@ -455,10 +549,16 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                                 .into_iter()
                                 .filter(|p| p.timestamp_ms > lo && p.timestamp_ms <= hi)
                                 .collect();
-                            (!samples.is_empty()).then_some(RangeSeries {
+                            let histograms: Vec<HistogramSample> = s
+                                .histograms
+                                .into_iter()
+                                .filter(|p| p.timestamp_ms > lo && p.timestamp_ms <= hi)
+                                .collect();
+                            (!samples.is_empty() || !histograms.is_empty()).then_some(RangeSeries {
                                 labels: s.labels,
                                 drop_name: false,
                                 samples,
+                                histograms,
                             })
                         })
                         .collect(),
@@ -494,6 +594,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             labels: Labels::new(),
             drop_name: false,
             samples: self.steps().map(|t| Sample { timestamp_ms: t, value }).collect(),
+            histograms: Vec::new(),
         }
     }
 
@@ -518,7 +619,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
 
     /// The series of a selector whose samples lie in `[mint, maxt]`: one storage read per
     /// `or` group of matchers, merged.
-    fn select(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Result<Vec<Series>, PromqlError> {
+    fn select(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Result<Vec<SelectedSeries>, PromqlError> {
         let name_matcher = vs.name.as_ref().map(|n| Matcher::new(MatchOp::Equal, METRIC_NAME, n));
         let mut groups: Vec<Vec<Matcher>> = Vec::new();
         if vs.matchers.or_matchers.is_empty() {
@@ -530,7 +631,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                 groups.push(g);
             }
         }
-        let mut all: Vec<Series> = Vec::new();
+        let mut all: Vec<SelectedSeries> = Vec::new();
         for mut group in groups {
             if let Some(m) = &name_matcher {
                 group.push(m.clone());
@@ -538,7 +639,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             let selected = self
                 .ctx
                 .storage
-                .select(&group, mint, maxt)
+                .select_series(&group, mint, maxt)
                 .map_err(|e| PromqlError::Storage(e.to_string()))?;
             all.extend(selected);
         }
@@ -546,7 +647,12 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             all.sort_by(|a, b| a.labels.cmp(&b.labels));
             all.dedup_by(|a, b| a.labels == b.labels);
         }
-        self.ctx.hold(all.iter().map(|s| s.samples.len()).sum())?;
+        if self.ctx.stats_hints.get() {
+            for s in all.iter_mut() {
+                stats_hints(&mut s.histograms);
+            }
+        }
+        self.ctx.hold(all.iter().map(|s| s.floats.len() + s.histograms.len()).sum())?;
         Ok(all)
     }
 
@@ -565,35 +671,64 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             None => (self.start - offset, self.end - offset),
         };
         let selected = self.select(vs, first - lookback + 1, last)?;
-        let loaded: usize = selected.iter().map(|s| s.samples.len()).sum();
+        let loaded: usize = selected.iter().map(|s| s.floats.len() + s.histograms.len()).sum();
         let mut out = Vec::with_capacity(selected.len());
         let steps = self.step_count();
         let mut produced = 0;
         for series in selected {
-            let samples = &series.samples;
+            let samples = &series.floats;
+            let histograms = &series.histograms;
             let mut next = 0;
+            let mut next_histogram = 0;
             let mut points = Vec::new();
+            let mut histogram_points = Vec::new();
             for t in self.steps() {
                 let reference = at.unwrap_or(t) - offset;
                 while next < samples.len() && samples[next].timestamp_ms <= reference {
                     next += 1;
                 }
-                if next == 0 {
-                    continue;
+                while next_histogram < histograms.len()
+                    && histograms[next_histogram].timestamp_ms <= reference
+                {
+                    next_histogram += 1;
                 }
-                let sample = samples[next - 1];
-                if sample.timestamp_ms <= reference - lookback || is_stale_nan(sample.value) {
-                    continue;
+                let float = next.checked_sub(1).map(|i| samples[i]);
+                let histogram = next_histogram.checked_sub(1).map(|i| &histograms[i]);
+                // The latest sample of either kind is the one the selector sees.
+                match (float, histogram) {
+                    (None, None) => continue,
+                    (Some(sample), h) if h.is_none_or(|h| h.timestamp_ms < sample.timestamp_ms) => {
+                        if sample.timestamp_ms <= reference - lookback || is_stale_nan(sample.value) {
+                            continue;
+                        }
+                        if points.is_empty() {
+                            points.reserve(steps.min(4096));
+                        }
+                        let value = if record_timestamps { sample.timestamp_ms as f64 } else { sample.value };
+                        points.push(Sample { timestamp_ms: t, value });
+                    }
+                    (_, Some(h)) => {
+                        if h.timestamp_ms <= reference - lookback || is_stale_nan(h.histogram.sum) {
+                            continue;
+                        }
+                        if record_timestamps {
+                            points.push(Sample { timestamp_ms: t, value: h.timestamp_ms as f64 });
+                        } else {
+                            histogram_points
+                                .push(HistogramSample { timestamp_ms: t, histogram: h.histogram.clone() });
+                        }
+                    }
+                    (Some(_), None) => continue,
                 }
-                if points.is_empty() {
-                    points.reserve(steps.min(4096));
-                }
-                let value = if record_timestamps { sample.timestamp_ms as f64 } else { sample.value };
-                points.push(Sample { timestamp_ms: t, value });
             }
-            if !points.is_empty() {
-                produced += points.len();
-                out.push(RangeSeries { labels: series.labels, drop_name: false, samples: points });
+            if !points.is_empty() || !histogram_points.is_empty() {
+                produced += points.len() + histogram_points.len();
+                out.push(RangeSeries {
+                    labels: series.labels,
+                    drop_name: false,
+                    samples: points,
+                    histograms: histogram_points,
+                });
             }
         }
         self.ctx.release(loaded);
@@ -613,13 +748,17 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         Ok(selected
             .into_iter()
             .filter_map(|mut s| {
-                if s.samples.iter().any(|p| is_stale_nan(p.value)) {
-                    s.samples.retain(|p| !is_stale_nan(p.value));
+                if s.floats.iter().any(|p| is_stale_nan(p.value)) {
+                    s.floats.retain(|p| !is_stale_nan(p.value));
                 }
-                (!s.samples.is_empty()).then_some(RangeSeries {
+                if s.histograms.iter().any(|p| is_stale_nan(p.histogram.sum)) {
+                    s.histograms.retain(|p| !is_stale_nan(p.histogram.sum));
+                }
+                (!s.floats.is_empty() || !s.histograms.is_empty()).then_some(RangeSeries {
                     labels: s.labels,
                     drop_name: false,
-                    samples: s.samples,
+                    samples: s.floats,
+                    histograms: s.histograms,
                 })
             })
             .collect())
@@ -649,13 +788,38 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             start += step;
         }
         let inner = Evaluator::new(self.ctx, start, outer_end - offset, step);
-        inner.eval_series(&sq.expr)
+        let stats_hints = self.ctx.stats_hints.replace(false);
+        let series = inner.eval_series(&sq.expr);
+        self.ctx.stats_hints.set(stats_hints);
+        let mut series = series?;
+        for s in series.iter_mut() {
+            unknown_subquery_hints(&mut s.histograms);
+        }
+        Ok(series)
     }
 
     /// A function call.
     fn call(&self, call: &Call) -> Result<Evaluated, PromqlError> {
+        let stats_hints = match call.func.name {
+            "histogram_count" | "histogram_sum" | "histogram_avg" => Some(true),
+            "histogram_quantile"
+            | "histogram_quantiles"
+            | "histogram_fraction"
+            | "histogram_stddev"
+            | "histogram_stdvar" => Some(false),
+            _ => None,
+        };
+        let Some(stats_hints) = stats_hints else { return self.call_function(call) };
+        let previous = self.ctx.stats_hints.replace(stats_hints);
+        let result = self.call_function(call);
+        self.ctx.stats_hints.set(previous);
+        result
+    }
+
+    fn call_function(&self, call: &Call) -> Result<Evaluated, PromqlError> {
         let name = call.func.name;
         let args = &call.args.args;
+        self.ctx.check_label_name_literals(call)?;
         let seconds = |ms: i64| ms as f64 / 1000.0;
         match (name, args.len()) {
             ("step", 0) => return Ok(Evaluated::Series(vec![self.constant(seconds(self.ctx.query_step))])),
@@ -676,18 +840,14 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                         value: go_min_max(name == "min_of", x, y),
                     })
                     .collect();
-                return Ok(Evaluated::Series(vec![RangeSeries {
-                    labels: Labels::new(),
-                    drop_name: false,
-                    samples,
-                }]));
+                return Ok(Evaluated::Series(vec![RangeSeries::floats(Labels::new(), false, samples)]));
             }
             _ => {}
         }
         if self.ctx.query_step > 0
             && matches!(name, "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc")
         {
-            let position = self.ctx.call_position(name).map(|p| format!(" ({p})")).unwrap_or_default();
+            let position = self.ctx.call_position(call).map(|p| format!(" ({p})")).unwrap_or_default();
             self.ctx.warn(format!(
                 "PromQL warning: sort is ineffective for range queries since results are always ordered by labels{position}"
             ));
@@ -785,12 +945,13 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         // last_over_time and first_over_time act like an offset: they keep the metric name.
         let drop_name = name != "last_over_time" && name != "first_over_time";
         if (name == "rate" || name == "increase") && !windowed.is_empty() {
-            for s in &windowed {
+            let position = self.ctx.argument_position(call, 0).map(|p| format!(" ({p})")).unwrap_or_default();
+            for s in windowed.iter().filter(|s| !s.samples.is_empty()) {
                 if let Some(metric) = s.labels.metric_name()
                     && !["_total", "_sum", "_count", "_bucket"].iter().any(|suffix| metric.ends_with(suffix))
                 {
                     self.ctx.info(format!(
-                        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}",
+                        "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {}{position}",
                         format::go_quote(metric)
                     ));
                 }
@@ -801,14 +962,29 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             windowed.iter().filter(|s| s.drop_name).map(|s| s.labels.clone()).collect();
         let mut low = vec![0usize; windowed.len()];
         let mut high = vec![0usize; windowed.len()];
+        let mut histogram_low = vec![0usize; windowed.len()];
+        let mut histogram_high = vec![0usize; windowed.len()];
         let mut collector = self.collector();
         let mut held = 0usize;
         for (step, t) in self.steps().enumerate() {
             self.ctx.check_deadline()?;
             let (lo, hi) = self.window(&at, offset, range, t);
             let mut in_window = Vec::new();
+            let mut histograms_in_window = Vec::new();
             let mut window_samples = 0;
             for (i, s) in windowed.iter().enumerate() {
+                let histograms = &s.histograms;
+                while histogram_low[i] < histograms.len() && histograms[histogram_low[i]].timestamp_ms <= lo {
+                    histogram_low[i] += 1;
+                }
+                if histogram_high[i] < histogram_low[i] {
+                    histogram_high[i] = histogram_low[i];
+                }
+                while histogram_high[i] < histograms.len() && histograms[histogram_high[i]].timestamp_ms <= hi
+                {
+                    histogram_high[i] += 1;
+                }
+                let histogram_window = &histograms[histogram_low[i]..histogram_high[i]];
                 let samples = &s.samples;
                 while low[i] < samples.len() && samples[low[i]].timestamp_ms <= lo {
                     low[i] += 1;
@@ -819,15 +995,21 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                 while high[i] < samples.len() && samples[high[i]].timestamp_ms <= hi {
                     high[i] += 1;
                 }
-                if high[i] > low[i] {
-                    window_samples += high[i] - low[i];
+                if high[i] > low[i] || !histogram_window.is_empty() {
+                    window_samples += high[i] - low[i] + histogram_window.len();
                     in_window.push(Series::new(s.labels.clone(), samples[low[i]..high[i]].to_vec()));
+                    histograms_in_window.push(histogram_window.to_vec());
                 }
             }
             self.ctx.hold(window_samples)?;
             self.ctx.release(window_samples);
             let mut call_args = Vec::with_capacity(others.len());
-            let mut matrix = Some(FnArg::Matrix { series: in_window, range_start: lo, range_end: hi });
+            let mut matrix = Some(FnArg::Matrix {
+                series: in_window,
+                histograms: histograms_in_window,
+                range_start: lo,
+                range_end: hi,
+            });
             for other in &others {
                 call_args.push(match other {
                     None => matrix.take().unwrap_or(FnArg::Vector(Vec::new())),
@@ -858,11 +1040,15 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             &mut annotations,
         );
         if !annotations.warnings.is_empty() || !annotations.infos.is_empty() {
-            self.ctx.annotations.borrow_mut().extend(annotations);
+            self.ctx.add_call_annotations(call, annotations);
         }
         match output? {
             FnOutput::Scalar(v) => {
-                collector.push(0, InstantSample { labels: Labels::new(), t, v, drop_name: false }, t)?;
+                collector.push(
+                    0,
+                    InstantSample { labels: Labels::new(), t, v, h: None, drop_name: false },
+                    t,
+                )?;
                 Ok(1)
             }
             FnOutput::Vector(vector) => {
@@ -896,6 +1082,46 @@ enum ArgValue {
     Vector(Vec<RangeSeries>),
     /// A vector selector whose point values are the samples' own timestamps.
     Timestamps(Vec<RangeSeries>),
+}
+
+/// Counter reset hints as Prometheus's `HistogramStatsIterator` gives them: a known hint stays;
+/// an unknown one becomes `CounterReset` or `NotCounterReset` by comparison with the previous
+/// selected histogram (the first stays unknown).
+fn stats_hints(histograms: &mut [HistogramSample]) {
+    use crate::histogram::CounterResetHint;
+    let mut previous: Option<std::sync::Arc<crate::histogram::FloatHistogram>> = None;
+    for point in histograms.iter_mut() {
+        let current = point.histogram.clone();
+        if current.counter_reset_hint == CounterResetHint::Unknown
+            && let Some(previous) = &previous
+        {
+            let mut copy = (*current).clone();
+            copy.counter_reset_hint = if current.detect_reset(previous) {
+                CounterResetHint::CounterReset
+            } else {
+                CounterResetHint::NotCounterReset
+            };
+            point.histogram = std::sync::Arc::new(copy);
+        }
+        previous = Some(current);
+    }
+}
+
+/// A subquery's histograms skip and repeat samples, so their counter reset hints (relative to
+/// the stored predecessor) no longer hold: they become `Unknown`, and counter resets are then
+/// detected by comparing consecutive points (a repeat is no reset, a skipped reset still is).
+fn unknown_subquery_hints(histograms: &mut [HistogramSample]) {
+    use crate::histogram::CounterResetHint;
+    for point in histograms.iter_mut() {
+        if matches!(
+            point.histogram.counter_reset_hint,
+            CounterResetHint::CounterReset | CounterResetHint::NotCounterReset
+        ) {
+            let mut copy = (*point.histogram).clone();
+            copy.counter_reset_hint = CounterResetHint::Unknown;
+            point.histogram = std::sync::Arc::new(copy);
+        }
+    }
 }
 
 /// Go's `math.Min` / `math.Max`: NaN wins, and -0 is below +0.

@@ -386,6 +386,49 @@ fn quantile_out_of_range_warns() {
 }
 
 #[test]
+fn call_annotations_end_with_the_position_of_their_argument() {
+    let s = ModelStorage::new();
+    load(&s, &[("__name__", "series"), ("le", "x")], MINUTE, &series(&[2.0]));
+    load(&s, &[("__name__", "requests")], MINUTE, &series(&[1.0, 2.0, 3.0]));
+    let engine = Engine::default();
+    let query = "histogram_quantile(0.5, nothing) or\n  histogram_quantile(0.8, series)";
+    let result = engine.instant_query(&s, query, 0).unwrap();
+    assert_eq!(
+        result.annotations.warnings,
+        [
+            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"x\" for metric name \"series\" (2:27)"
+        ]
+    );
+    let result = engine.instant_query(&s, "sum(rate(requests[5m]))", 2 * MINUTE).unwrap();
+    assert_eq!(
+        result.annotations.infos,
+        [
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"requests\" (1:10)"
+        ]
+    );
+    let result = engine.instant_query(&s, "limit_ratio(2, requests)", 0).unwrap();
+    assert_eq!(
+        result.annotations.warnings,
+        ["PromQL warning: ratio value should be between -1 and 1, got 2, capping to 1 (1:13)"]
+    );
+}
+
+#[test]
+fn label_names_that_go_decodes_to_invalid_utf8_are_rejected() {
+    let s = http_requests();
+    assert_eq!(
+        error(&s, r#"label_replace(http_requests, "\xff", "", "job", "(.*)")"#, 0),
+        "invalid destination label name in label_replace(): \u{fffd}"
+    );
+    assert_eq!(
+        error(&s, r#"label_join(http_requests, "dst", ",", "job", "\377")"#, 0),
+        "invalid source label name in label_join(): \u{fffd}"
+    );
+    // Escapes that Go decodes to valid UTF-8 are fine.
+    assert!(!vector(&s, r#"label_replace(http_requests, "\xc3\xbf", "", "job", "(.*)")"#, 0).is_empty());
+}
+
+#[test]
 fn kahan_summation_keeps_small_values() {
     let s = ModelStorage::new();
     load(&s, &[("__name__", "m"), ("i", "a")], MINUTE, &series(&[1.0]));

@@ -12,15 +12,20 @@
 //!
 //! A series whose `le` is missing or not a float is skipped with Prometheus's warning. Output
 //! labels are the group's labels without `le` (the metric name stays, marked `drop_name`).
-//! Native histograms are not stored, so `histogram_count`, `histogram_sum`, `histogram_avg`,
-//! `histogram_stddev` and `histogram_stdvar`, which only read native histogram samples,
-//! return empty vectors.
+//!
+//! Native histogram samples: `histogram_quantile(s)` and `histogram_fraction` estimate from
+//! them directly (a native histogram whose labels equal a classic group's, without `le`, drops
+//! both with the "mix of classic and native histograms" warning, as Prometheus's
+//! `resetHistograms`); `histogram_count`, `histogram_sum`, `histogram_avg`,
+//! `histogram_stddev` and `histogram_stdvar` read only native histograms (floats are ignored).
 
 use super::numeric::{almost_equal, format_go_g, format_openmetrics_float, go_quote};
 use super::{Args, FnOutput, FunctionError, ensure_unique_labelsets, metric_name, output_sample};
+use crate::histogram::{FloatHistogram, NanObservations};
 use crate::promql::{Annotations, InstantSample};
 use harrier_telemetry::model::Labels;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Relative differences between bucket counts this small are floating-point noise.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
@@ -52,8 +57,12 @@ pub(super) fn call(
             if !(0.0..=1.0).contains(&q) {
                 annotations.warn(invalid_quantile_warning(q));
             }
-            let histograms = group_buckets(args.take_vector(1)?, annotations);
-            let mut out = Vec::with_capacity(histograms.len());
+            let (histograms, natives) = split_native(args.take_vector(1)?, annotations);
+            let mut out = Vec::with_capacity(histograms.len() + natives.len());
+            for (labels, h) in natives {
+                let value = native_quantile(&h, q, &labels, annotations);
+                out.push(output_sample(labels, t, value, true));
+            }
             for h in histograms {
                 let value = quantile_with_info(q, h.buckets, &h.labels, annotations);
                 out.push(output_sample(h.labels, t, value, true));
@@ -68,10 +77,16 @@ pub(super) fn call(
                     annotations.warn(invalid_quantile_warning(*q));
                 }
             }
-            let histograms = group_buckets(args.take_vector(0)?, annotations);
-            let mut out = Vec::with_capacity(histograms.len() * quantiles.len());
+            let (histograms, natives) = split_native(args.take_vector(0)?, annotations);
+            let mut out = Vec::with_capacity((histograms.len() + natives.len()) * quantiles.len());
             for q in quantiles {
                 let q_label = format_openmetrics_float(q);
+                for (labels, h) in &natives {
+                    let value = native_quantile(h, q, labels, annotations);
+                    let mut labels = labels.clone();
+                    labels.set(&label, &q_label);
+                    out.push(output_sample(labels, t, value, true));
+                }
                 for h in &histograms {
                     let value = quantile_with_info(q, h.buckets.clone(), &h.labels, annotations);
                     let mut labels = h.labels.clone();
@@ -84,18 +99,39 @@ pub(super) fn call(
         }
         "histogram_fraction" => {
             let (lower, upper) = (args.scalar(0)?, args.scalar(1)?);
-            let histograms = group_buckets(args.take_vector(2)?, annotations);
-            histograms
+            let (histograms, natives) = split_native(args.take_vector(2)?, annotations);
+            natives
                 .into_iter()
-                .map(|h| {
+                .map(|(labels, h)| {
+                    if h.has_nan_observations() {
+                        annotations.info(format!(
+                            "PromQL info: input to histogram_fraction has NaN observations, which are excluded from all fractions for metric name {}",
+                            go_quote(metric_name(&labels))
+                        ));
+                    }
+                    output_sample(labels, t, h.fraction(lower, upper), true)
+                })
+                .chain(histograms.into_iter().map(|h| {
                     let value = bucket_fraction(lower, upper, h.buckets);
                     output_sample(h.labels, t, value, true)
-                })
+                }))
                 .collect()
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
-            args.take_vector(0)?;
-            Vec::new()
+            args.take_vector(0)?
+                .into_iter()
+                .filter_map(|sample| {
+                    let h = sample.h?;
+                    let value = match name {
+                        "histogram_count" => h.count,
+                        "histogram_sum" => h.sum,
+                        "histogram_avg" => h.avg(),
+                        "histogram_stddev" => h.stddev(),
+                        _ => h.stdvar(),
+                    };
+                    Some(output_sample(sample.labels, t, value, true))
+                })
+                .collect()
         }
         _ => return Ok(None),
     };
@@ -105,6 +141,50 @@ pub(super) fn call(
 /// Prometheus's warning for a quantile outside `[0, 1]` (or NaN).
 pub(crate) fn invalid_quantile_warning(q: f64) -> String {
     format!("PromQL warning: quantile value should be between 0 and 1, got {}", format_go_g(q))
+}
+
+/// A native histogram's quantile, with Prometheus's info when NaN observations affect it.
+fn native_quantile(h: &FloatHistogram, q: f64, labels: &Labels, annotations: &mut Annotations) -> f64 {
+    let (value, nan) = h.quantile_with_nan_info(q);
+    let effect = match nan {
+        NanObservations::None => return value,
+        NanObservations::ResultIsNaN => "result is NaN",
+        NanObservations::ResultSkewedHigher => "result is skewed higher",
+    };
+    annotations.info(format!(
+        "PromQL info: input to histogram_quantile has NaN observations, {effect} for metric name {}",
+        go_quote(metric_name(labels))
+    ));
+    value
+}
+
+/// Splits a vector into classic histograms (float samples grouped by their labels without `le`)
+/// and native histogram samples, dropping both where a native histogram has the labels of a
+/// classic group (with Prometheus's warning).
+fn split_native(
+    input: Vec<InstantSample>,
+    annotations: &mut Annotations,
+) -> (Vec<ClassicHistogram>, Vec<(Labels, Arc<FloatHistogram>)>) {
+    let (native_samples, floats): (Vec<InstantSample>, Vec<InstantSample>) =
+        input.into_iter().partition(|s| s.h.is_some());
+    let mut histograms = group_buckets(floats, annotations);
+    let mut natives = Vec::with_capacity(native_samples.len());
+    for sample in native_samples {
+        let Some(h) = sample.h else { continue };
+        if let Some(i) = histograms.iter().position(|c| c.labels == sample.labels && !c.buckets.is_empty()) {
+            let mut message =
+                "PromQL warning: vector contains a mix of classic and native histograms".to_string();
+            let name = metric_name(&sample.labels);
+            if !name.is_empty() {
+                message.push_str(&format!(" for metric name {}", go_quote(name)));
+            }
+            annotations.warn(message);
+            histograms.remove(i);
+            continue;
+        }
+        natives.push((sample.labels, h));
+    }
+    (histograms, natives)
 }
 
 /// Groups samples into classic histograms by their labels without `le`, in order of first

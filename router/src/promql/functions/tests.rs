@@ -46,14 +46,14 @@ fn window(all: &[Series], end: i64, range: i64) -> FnArg {
             Series::new(s.labels.clone(), samples)
         })
         .collect();
-    FnArg::Matrix { series, range_start: start, range_end: end }
+    FnArg::Matrix { series, histograms: Vec::new(), range_start: start, range_end: end }
 }
 
 fn vector(items: &[(&[(&str, &str)], f64)]) -> FnArg {
     FnArg::Vector(
         items
             .iter()
-            .map(|(l, v)| InstantSample { labels: labels(l), t: 0, v: *v, drop_name: false })
+            .map(|(l, v)| InstantSample { labels: labels(l), t: 0, v: *v, h: None, drop_name: false })
             .collect(),
     )
 }
@@ -547,7 +547,7 @@ fn clamp_round_and_scalars() {
     assert!(run_scalar("scalar", vec![vector(&[])], 0).is_nan());
     assert_eq!(run_scalar("time", vec![], 12_345), 12.345);
     let (out, _) = run("vector", vec![FnArg::Scalar(4.)], 9000);
-    assert_eq!(out, vec![InstantSample { labels: Labels::new(), t: 9000, v: 4., drop_name: false }]);
+    assert_eq!(out, vec![InstantSample { labels: Labels::new(), t: 9000, v: 4., h: None, drop_name: false }]);
 }
 
 #[test]
@@ -556,12 +556,19 @@ fn timestamp_reads_sample_times() {
         labels: labels(&[("__name__", "m")]),
         t: 1_500,
         v: 7.,
+        h: None,
         drop_name: false,
     }]);
     let (out, _) = run("timestamp", vec![input], 9_000);
     assert_eq!(
         out,
-        vec![InstantSample { labels: labels(&[("__name__", "m")]), t: 9_000, v: 1.5, drop_name: true }]
+        vec![InstantSample {
+            labels: labels(&[("__name__", "m")]),
+            t: 9_000,
+            v: 1.5,
+            h: None,
+            drop_name: true
+        }]
     );
 }
 
@@ -621,6 +628,7 @@ fn calendar_functions() {
                 labels: Labels::new(),
                 t: 1_709_214_330_999,
                 v: *expected,
+                h: None,
                 drop_name: false
             }]
         );
@@ -706,6 +714,7 @@ fn label_replace_cases() {
         labels: labels(&[("__name__", "m"), ("a", "x")]),
         t: 0,
         v: 1.,
+        h: None,
         drop_name: true,
     }]);
     let (out, _) = run("label_replace", vec![dropped.clone(), s("b"), s("$1"), s("a"), s("(.*)")], 0);
@@ -758,7 +767,7 @@ fn absent_and_absent_over_time_labels() {
         let out = run_with_exprs(query, vec![FnArg::Vector(Vec::new())], 60_000);
         assert_eq!(
             out,
-            vec![InstantSample { labels: labels(expected), t: 60_000, v: 1., drop_name: false }],
+            vec![InstantSample { labels: labels(expected), t: 60_000, v: 1., h: None, drop_name: false }],
             "{query}"
         );
     }
@@ -767,11 +776,15 @@ fn absent_and_absent_over_time_labels() {
 
     let empty = FnArg::Matrix {
         series: vec![Series::new(labels(&[("__name__", "x")]), vec![])],
+        histograms: Vec::new(),
         range_start: 0,
         range_end: 10,
     };
     let out = run_with_exprs("absent_over_time(x{a=\"b\"}[5m])", vec![empty], 10);
-    assert_eq!(out, vec![InstantSample { labels: labels(&[("a", "b")]), t: 10, v: 1., drop_name: false }]);
+    assert_eq!(
+        out,
+        vec![InstantSample { labels: labels(&[("a", "b")]), t: 10, v: 1., h: None, drop_name: false }]
+    );
     let data = vec![series(&[("__name__", "x")], 1000, &[1.])];
     let out = run_with_exprs("absent_over_time(x[5m])", vec![window(&data, 10, 300_000)], 10);
     assert!(out.is_empty());
@@ -783,7 +796,7 @@ fn bucket_vector(name: &str, extra: &[(&str, &str)], buckets: &[(&str, f64)]) ->
         .map(|(le, v)| {
             let mut pairs = vec![("__name__", name), ("le", *le)];
             pairs.extend_from_slice(extra);
-            InstantSample { labels: labels(&pairs), t: 0, v: *v, drop_name: false }
+            InstantSample { labels: labels(&pairs), t: 0, v: *v, h: None, drop_name: false }
         })
         .collect()
 }
