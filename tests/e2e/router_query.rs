@@ -560,3 +560,80 @@ async fn router_rejects_bad_input_and_stays_up() {
     let answer = ask(&router.url(), "/api/v1/query", &[("query", "still_up".to_string())]).await.unwrap();
     assert_eq!(answer.1.values().next().map(|p| p[0].1), Some(42.0));
 }
+
+/// The remote datasource (what rules evaluate through at scale) reads Prometheus's real query
+/// API: the same queries through it against Debian's Prometheus and against the router agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_datasource_reads_prometheus_query_api() {
+    use harrier_router::datasource::Datasource;
+    use harrier_router::datasource::remote::{RemoteDatasource, RemoteDatasourceConfig};
+    use harrier_router::promql::Value;
+
+    let dir = tempfile::tempdir().unwrap();
+    let prometheus = Prometheus::start(&dir.path().join("prometheus")).await;
+    let router = Router::start(&dir.path().join("router"), dir.path()).await;
+    let now = harrier_telemetry::model::now_ms();
+    let base = (now - POINTS * STEP_MS) / STEP_MS * STEP_MS + 1_000;
+    let data = dataset(base);
+    for target in [prometheus.remote_write_url(), format!("{}/api/v1/write", router.url())] {
+        assert!(remote_write(&target, &data).await.status().is_success());
+    }
+    let remote = |url: String| {
+        RemoteDatasource::new(RemoteDatasourceConfig {
+            url,
+            timeout: Duration::from_secs(10),
+            headers: Default::default(),
+            http: Default::default(),
+        })
+        .expect("remote datasource")
+    };
+    let via_prometheus = remote(prometheus.url());
+    let via_router = remote(router.url());
+    let t = base + (POINTS - 1) * STEP_MS + 7_000;
+
+    // Flattens a value to (labels, t, v) points for comparison.
+    fn points(value: &Value) -> Vec<(String, i64, f64)> {
+        let mut out: Vec<(String, i64, f64)> = match value {
+            Value::Scalar { t, v } => vec![(String::new(), *t, *v)],
+            Value::String { t, s } => vec![(s.clone(), *t, 0.0)],
+            Value::Vector(samples) => samples.iter().map(|s| (s.labels.to_string(), s.t, s.v)).collect(),
+            Value::Matrix(series) => series
+                .iter()
+                .flat_map(|s| {
+                    let labels = s.labels.to_string();
+                    s.samples.iter().map(move |p| (labels.clone(), p.timestamp_ms, p.value))
+                })
+                .collect(),
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        out
+    }
+
+    let mut compared = 0;
+    for query in [
+        "sum by (job) (rate(http_requests_total[5m]))",
+        "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+        "queue_depth[2m]",
+        "scalar(sum(up))",
+        "count(up == 1)",
+    ] {
+        let p = via_prometheus.instant_query(query, t).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+        let r = via_router.instant_query(query, t).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+        let (pp, rp) = (points(&p.value), points(&r.value));
+        assert!(!pp.is_empty(), "{query}: Prometheus returned nothing");
+        assert_eq!(pp.len(), rp.len(), "{query}: {pp:?} vs {rp:?}");
+        for (a, b) in pp.iter().zip(&rp) {
+            assert!(a.0 == b.0 && a.1 == b.1 && close(a.2, b.2), "{query}: {a:?} vs {b:?}");
+        }
+        compared += 1;
+    }
+    let range = via_router
+        .range_query("sum(rate(http_requests_total[5m]))", t - 600_000, t, 60_000)
+        .await
+        .expect("range query through the remote datasource");
+    assert_eq!(points(&range.value).len(), 11, "11 steps of the range query");
+    // Errors keep the remote's errorType.
+    let err = via_prometheus.instant_query("sum(", t).await.expect_err("a parse error");
+    assert_eq!(err.error_type().as_str(), "bad_data", "{err}");
+    assert_eq!(compared, 5);
+}
