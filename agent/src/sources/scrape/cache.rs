@@ -14,10 +14,12 @@
 //! - the scrape loop builds each sample's final labels afresh every scrape (merging the
 //!   target's labels into the parsed ones is cheaper than looking a stored set up) and hashes
 //!   them to find the series here ([`ScrapeCache::touch`], [`ScrapeCache::admit_built`]);
-//! - the labels of series that *vanish*, which need staleness markers, are recovered from the
+//! - the labels of series that *vanish*, which need staleness markers, are recovered from a
 //!   previous successful scrape's body, kept per target snappy-compressed
 //!   ([`PreviousBody`]) and re-parsed only when some series did vanish (the scrape loop does
-//!   that with [`ScrapeCache::take_unresolved`]).
+//!   that with [`ScrapeCache::take_unresolved`]). The kept body is replaced only by a scrape
+//!   that produced a series it lacks (each series records the generation of the body that
+//!   holds it), so a target with a stable series set compresses one body, once.
 //!
 //! # Jobs with `metric_relabel_configs`
 //!
@@ -48,7 +50,7 @@
 //! series subject to staleness), to emit markers for the ones that disappear: after a
 //! successful scrape, every series of the previous scrape that is not in this one; after a
 //! failed scrape or when the target goes away, all of them. All of those were produced by the
-//! last successful scrape, whose body [`PreviousBody`] holds.
+//! last successful scrape, whose series the kept [`PreviousBody`] holds.
 
 use super::job::JobSettings;
 use harrier_telemetry::exposition::Format;
@@ -160,7 +162,9 @@ pub(crate) enum Admission<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BuiltAdmission {
     /// Send the sample; `new` when the series was not cached before.
-    Accepted { new: bool },
+    Accepted {
+        new: bool,
+    },
     DuplicateTimestamp,
     OutOfOrder,
 }
@@ -177,6 +181,9 @@ struct SeriesState {
     used: u32,
     /// When a scrape last produced the series: seconds after the cache's epoch.
     last_seen_s: u32,
+    /// The generation of the kept previous body ([`ScrapeCache::previous`]) whose scrape
+    /// produced the series last time it was produced, or 0: that body holds its labels.
+    body_gen: u32,
 }
 
 /// How to undo a timestamp the current scrape recorded, should the scrape fail.
@@ -245,8 +252,16 @@ pub(crate) struct ScrapeCache {
     epoch_ms: Option<i64>,
     /// Series that went stale without stored labels: to be rebuilt from `previous`.
     unresolved: Vec<u64>,
-    /// The last successful scrape's body.
-    pub previous: Option<PreviousBody>,
+    /// A successful scrape's body that holds every series produced since (see
+    /// [`ScrapeCache::set_previous`]).
+    previous: Option<PreviousBody>,
+    /// The generation of `previous` (0: none yet).
+    previous_gen: u32,
+    /// Whether `previous` holds every (staleness-tracked) series the last successful scrape
+    /// produced.
+    previous_covers: bool,
+    /// The iteration of the last finished scrape.
+    last_finished: u32,
 }
 
 impl ScrapeCache {
@@ -318,7 +333,13 @@ impl ScrapeCache {
                     return None;
                 }
                 self.undo.push(Undo::Created(hash));
-                v.insert(SeriesState { last_ts: i64::MIN, present: NONE, used: NONE, last_seen_s: seen_s })
+                v.insert(SeriesState {
+                    last_ts: i64::MIN,
+                    present: NONE,
+                    used: NONE,
+                    last_seen_s: seen_s,
+                    body_gen: 0,
+                })
             }
         };
         if ts < state.last_ts {
@@ -412,6 +433,36 @@ impl ScrapeCache {
         out
     }
 
+    /// The kept body: the staleness markers of series without stored labels take them from
+    /// here (every such series that can go stale was produced by its scrape).
+    pub fn previous(&self) -> Option<&PreviousBody> {
+        self.previous.as_ref()
+    }
+
+    /// Whether the kept body already holds every staleness-tracked series the last successful
+    /// scrape produced: then it need not be replaced by that scrape's body. A target whose
+    /// series set does not change keeps one body and compresses nothing after its first
+    /// scrape.
+    pub fn previous_covers_last_scrape(&self) -> bool {
+        self.previous.is_some() && self.previous_covers
+    }
+
+    /// Keeps `body` (the last successful scrape's) as the body that staleness markers take
+    /// labels from, or drops the kept body (`None`: jobs that store labels).
+    pub fn set_previous(&mut self, body: Option<PreviousBody>) {
+        self.previous = body;
+        if self.previous.is_none() {
+            return;
+        }
+        self.previous_gen = self.previous_gen.wrapping_add(1).max(1);
+        let (iteration, generation) = (self.last_finished, self.previous_gen);
+        for state in self.series.values_mut() {
+            if state.present == iteration {
+                state.body_gen = generation;
+            }
+        }
+    }
+
     /// The series that the last `finish_*` marked stale but whose labels are not stored: the
     /// caller rebuilds them from [`ScrapeCache::previous`].
     pub fn take_unresolved(&mut self) -> Vec<u64> {
@@ -467,8 +518,12 @@ impl ScrapeCache {
         // left: older presences were reset when their successor finished).
         let stale = self.markers(ts, |present| present != iteration);
         self.successful_count = self.cached_count();
+        let generation = self.previous_gen;
+        self.previous_covers =
+            self.series.values().all(|s| s.present != iteration || s.body_gen == generation);
         self.evict_unused();
         self.expire_series(ts);
+        self.last_finished = iteration;
         self.next_iteration();
         stale
     }
@@ -486,6 +541,7 @@ impl ScrapeCache {
             self.evict_unused();
         }
         self.expire_series(ts);
+        self.last_finished = self.iteration;
         self.next_iteration();
         stale
     }

@@ -291,6 +291,66 @@ fn build_fast(pairs: &mut [(&str, Cow<'_, str>)], target: &[TargetField], out: &
     true
 }
 
+/// [`build_fast`] in one pass over the parser's labels, for the common case where they come
+/// sorted: no pairs are collected. Returns false (`out` then holds garbage) when they are not
+/// sorted or need [`build_fast`]'s fallback.
+fn build_streamed<'x>(
+    metric: &str,
+    labels: impl Iterator<Item = (&'x str, Cow<'x, str>)>,
+    target: &[TargetField],
+    out: &mut Vec<u8>,
+) -> bool {
+    struct Merge<'t, 'o> {
+        target: &'t [TargetField],
+        next: usize,
+        out: &'o mut Vec<u8>,
+    }
+    impl Merge<'_, '_> {
+        /// Emits the target labels below `name`, then `name`; false on a conflict.
+        fn emit(&mut self, name: &str, value: &str) -> bool {
+            if value.is_empty() {
+                return false;
+            }
+            while let Some(t) = self.target.get(self.next) {
+                match (*t.name).cmp(name) {
+                    std::cmp::Ordering::Less => self.out.extend_from_slice(&t.encoded),
+                    std::cmp::Ordering::Equal => return false,
+                    std::cmp::Ordering::Greater => break,
+                }
+                self.next += 1;
+            }
+            Labels::encode_label_into(self.out, name, value);
+            true
+        }
+    }
+    out.clear();
+    let mut merge = Merge { target, next: 0, out };
+    let mut name_pending = true;
+    let mut last: Option<&'x str> = None;
+    for (name, value) in labels {
+        if last.is_some_and(|l| l >= name) {
+            return false;
+        }
+        if name_pending && METRIC_NAME <= name {
+            if METRIC_NAME == name || !merge.emit(METRIC_NAME, metric) {
+                return false;
+            }
+            name_pending = false;
+        }
+        if !merge.emit(name, &value) {
+            return false;
+        }
+        last = Some(name);
+    }
+    if name_pending && !merge.emit(METRIC_NAME, metric) {
+        return false;
+    }
+    for t in &target[merge.next..] {
+        merge.out.extend_from_slice(&t.encoded);
+    }
+    true
+}
+
 /// An empty vector of borrowed pairs reusing `v`'s allocation for another lifetime (the pairs of
 /// each sample borrow the parser only until it advances).
 fn recycle<'b>(mut v: Vec<(&str, Cow<'_, str>)>) -> Vec<(&'b str, Cow<'b, str>)> {
@@ -550,14 +610,16 @@ impl ScrapeLoop {
         self.fanout.send(&batch);
         drop(batch);
         // The body of a successful scrape stays (compressed) for the staleness markers of
-        // series that the next scrape lacks; jobs with metric relabeling keep labels instead.
+        // series that later scrapes lack, unless the kept one already holds all its series;
+        // jobs with metric relabeling keep labels instead.
         if failure.is_none() {
-            self.cache.previous = match scraped {
-                Some((body, format)) if settings.metric_relabel_rules.is_empty() => {
-                    PreviousBody::new(&body, format, Arc::clone(&settings))
-                }
-                _ => None,
-            };
+            if !settings.metric_relabel_rules.is_empty() {
+                self.cache.set_previous(None);
+            } else if !self.cache.previous_covers_last_scrape()
+                && let Some((body, format)) = scraped
+            {
+                self.cache.set_previous(PreviousBody::new(&body, format, Arc::clone(&settings)));
+            }
         }
         self.metrics.record_scrape(
             &settings.job_name,
@@ -628,7 +690,7 @@ impl ScrapeLoop {
         if unresolved.is_empty() {
             return;
         }
-        let Some(previous) = self.cache.previous.as_ref() else {
+        let Some(previous) = self.cache.previous() else {
             tracing::warn!(target = %self.target.url, series = unresolved.len(), "no previous scrape to take the labels of vanished series from; their staleness markers are lost");
             return;
         };
@@ -643,18 +705,26 @@ impl ScrapeLoop {
         let mut parser = Parser::new(&body, previous.format);
         let mut spare: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(16);
         let mut encoded = Vec::with_capacity(256);
+        let streamed = previous.settings.metric_relabel_rules.is_empty();
         while !wanted.is_empty() && matches!(parser.advance(), Ok(true)) {
-            let mut pairs = recycle(std::mem::take(&mut spare));
-            pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
-            pairs.extend(parser.labels());
-            let built = final_labels(
-                &mut pairs,
-                &self.target.public_labels,
-                &self.target_fields,
-                &previous.settings,
-                &mut encoded,
-            );
-            spare = recycle(pairs);
+            let built = if streamed
+                && build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded)
+            {
+                Ok(None)
+            } else {
+                let mut pairs = recycle(std::mem::take(&mut spare));
+                pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
+                pairs.extend(parser.labels());
+                let built = final_labels(
+                    &mut pairs,
+                    &self.target.public_labels,
+                    &self.target_fields,
+                    &previous.settings,
+                    &mut encoded,
+                );
+                spare = recycle(pairs);
+                built
+            };
             let labels = match built {
                 Ok(None) => {
                     if !wanted.remove(&self.cache.hash_encoded(&encoded)) {
@@ -777,17 +847,23 @@ impl ScrapeLoop {
         while parser.advance().map_err(ScrapeFailure::Parse)? {
             counts.total += 1;
             let explicit = if settings.honor_timestamps { parser.timestamp_ms() } else { None };
-            let mut pairs = recycle(std::mem::take(&mut spare));
-            pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
-            pairs.extend(parser.labels());
-            let built = final_labels(
-                &mut pairs,
-                &self.target.public_labels,
-                &self.target_fields,
-                settings,
-                &mut encoded,
-            );
-            spare = recycle(pairs);
+            let built =
+                if build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded) {
+                    Ok(None)
+                } else {
+                    let mut pairs = recycle(std::mem::take(&mut spare));
+                    pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
+                    pairs.extend(parser.labels());
+                    let built = final_labels(
+                        &mut pairs,
+                        &self.target.public_labels,
+                        &self.target_fields,
+                        settings,
+                        &mut encoded,
+                    );
+                    spare = recycle(pairs);
+                    built
+                };
             let (hash, mut labels) = match built {
                 Ok(None) => (self.cache.hash_encoded(&encoded), None),
                 Ok(Some(labels)) => (self.cache.hash_labels(&labels), Some(labels)),

@@ -417,6 +417,65 @@ async fn staleness_when_a_series_vanishes() {
 }
 
 #[tokio::test]
+async fn vanished_series_get_their_labels_from_the_kept_body() {
+    let (exporter, addr) = start_exporter().await;
+    // Unsorted labels, an escaped value, a normalised `le`, a label the target also has.
+    let first = "a{z=\"1\",b=\"x\\\"y\"} 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1\nc{team=\"mine\"} 3\n";
+    exporter.set("/metrics", first);
+    let (mut manager, sink, _) = manager();
+    let config = format!(
+        "job_name: k\nscrape_interval: 200ms\nstatic_configs: [{{targets: ['{addr}'], labels: {{team: t}}}}]\n"
+    );
+    manager.apply_jobs(vec![job(&config)]);
+    let is_stale = |s: &Series| is_stale_nan(s.samples[0].value);
+    wait_for(&sink, "two scrapes of the first body", |b| {
+        b.iter().filter(|x| has_up(x, 1.0, &[])).count() >= 2
+    })
+    .await;
+    let mut live: Vec<Labels> =
+        sink.all().iter().filter(|s| !is_stale(s)).map(|s| s.labels.clone()).collect();
+    live.sort();
+    live.dedup();
+    // `d` is new, so this body replaces the kept one; the vanished series come from the first.
+    exporter.set("/metrics", "c{team=\"mine\"} 3\nd{q=\"1\"} 4\n");
+    wait_for(&sink, "a and the histogram going stale", |b| {
+        b.iter().flatten().filter(|s| is_stale(s) && s.labels.metric_name() != Some("up")).count() >= 5
+    })
+    .await;
+    let stale: Vec<Labels> = sink.all().iter().filter(|s| is_stale(s)).map(|s| s.labels.clone()).collect();
+    for name in ["a", "h_bucket", "h_count", "h_sum"] {
+        let expected: Vec<&Labels> = live.iter().filter(|l| l.metric_name() == Some(name)).collect();
+        for labels in &expected {
+            assert!(stale.contains(labels), "no marker for {labels}: {stale:?}");
+        }
+        assert_eq!(stale.iter().filter(|l| l.metric_name() == Some(name)).count(), expected.len());
+    }
+    let a = live.iter().find(|l| l.metric_name() == Some("a")).unwrap();
+    assert_eq!((a.get("b"), a.get("team"), a.get("z")), (Some("x\"y"), Some("t"), Some("1")));
+    assert!(stale.iter().all(|l| l.metric_name() != Some("c")));
+    // `d` vanishes: its labels come from the second body.
+    sink.clear();
+    exporter.set("/metrics", "c{team=\"mine\"} 3\n");
+    wait_for(&sink, "d going stale", |b| {
+        b.iter().flatten().any(|s| is_stale(s) && s.labels.metric_name() == Some("d"))
+    })
+    .await;
+    let d = sink.all().into_iter().find(|s| is_stale(s) && s.labels.metric_name() == Some("d")).unwrap();
+    assert_eq!(d.labels.get("q"), Some("1"));
+    assert_eq!(d.labels.get("team"), Some("t"));
+    // The job goes away: `c` (with its exported label) goes stale too.
+    sink.clear();
+    manager.apply_jobs(vec![]);
+    wait_for(&sink, "c going stale", |b| {
+        b.iter().flatten().any(|s| is_stale(s) && s.labels.metric_name() == Some("c"))
+    })
+    .await;
+    let c = sink.all().into_iter().find(|s| is_stale(s) && s.labels.metric_name() == Some("c")).unwrap();
+    assert_eq!((c.labels.get("team"), c.labels.get("exported_team")), (Some("t"), Some("mine")));
+    manager.shutdown().await;
+}
+
+#[tokio::test]
 async fn removed_target_goes_stale_and_the_other_keeps_running() {
     let (exporter, addr) = start_exporter().await;
     exporter.set("/metrics", "m 1\n");
