@@ -607,8 +607,7 @@ impl ScrapeLoop {
         if let Some(error) = &failure {
             tracing::warn!(job = %settings.job_name, target = %self.target.url, error = %error, "scrape failed");
         }
-        self.fanout.send(&batch);
-        drop(batch);
+        self.fanout.send_owned(batch);
         // The body of a successful scrape stays (compressed) for the staleness markers of
         // series that later scrapes lack, unless the kept one already holds all its series;
         // jobs with metric relabeling keep labels instead.
@@ -928,6 +927,76 @@ impl ScrapeLoop {
         batch.extend(
             self.report_labels.iter().take(self.reported).map(|l| Series::new(l.clone(), vec![stale])),
         );
-        self.fanout.send(&batch);
+        self.fanout.send_owned(batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::scrape::config::ScrapeConfig;
+
+    fn settings(honor_labels: bool) -> Arc<JobSettings> {
+        let yaml =
+            format!("job_name: j\nhonor_labels: {honor_labels}\nstatic_configs: [{{targets: ['x:1']}}]\n");
+        let cfg: ScrapeConfig = yaml_serde::from_str(&yaml).unwrap();
+        super::super::job::ScrapeJob::from_config(&cfg, &crate::config::GlobalConfig::default())
+            .unwrap()
+            .settings
+    }
+
+    /// Every sample's labels through the one-pass builder, then the sorting one, then the
+    /// general path: the first that applies must give what the general path gives.
+    #[test]
+    fn fast_label_builders_agree_with_the_general_path() {
+        let body = concat!(
+            "a{b=\"1\",c=\"2\"} 1\n",
+            "a{c=\"2\",b=\"1\"} 1\n",
+            "A_upper{Zed=\"z\",b=\"1\"} 1\n",
+            "m{instance=\"mine\",b=\"1\"} 1\n",
+            "m{job=\"\",b=\"1\"} 1\n",
+            "m{z=\"\"} 1\n",
+            "e{v=\"q\\\"uote\\\\back\\nnl\"} 1\n",
+            "u{v=\"ünï\"} 1\n",
+            "# TYPE h histogram\n",
+            "h_bucket{le=\"1\"} 1\n",
+            "h_bucket{x=\"y\",le=\"+Inf\"} 1\n",
+            "w{zz=\"1\",aa=\"2\",mm=\"3\"} 1\n",
+            "{\"dotted.name\",\"x.y\"=\"1\"} 1\n",
+        );
+        let target = Labels::from_pairs([("instance", "x:1"), ("job", "j"), ("team", "t")]);
+        let fields = target_fields(&target);
+        for honor in [false, true] {
+            let settings = settings(honor);
+            let mut parser = Parser::new(body.as_bytes(), Format::PrometheusText);
+            let mut samples = 0;
+            let mut encoded = Vec::new();
+            while parser.advance().unwrap() {
+                samples += 1;
+                let mut pairs: Vec<(&str, Cow<'_, str>)> =
+                    vec![(METRIC_NAME, Cow::Borrowed(parser.metric_name()))];
+                pairs.extend(parser.labels());
+                let general = sample_labels(pairs.iter().map(|(n, v)| (*n, v.as_ref())), &target, &settings);
+                let streamed = build_streamed(parser.metric_name(), parser.labels(), &fields, &mut encoded)
+                    .then(|| Labels::from_encoded(&encoded));
+                let fast =
+                    build_fast(&mut pairs, &fields, &mut encoded).then(|| Labels::from_encoded(&encoded));
+                let line = parser.line();
+                if let Some(streamed) = &streamed {
+                    assert_eq!(Some(streamed), general.as_ref(), "line {line}, honor_labels {honor}");
+                }
+                if let Some(fast) = &fast {
+                    assert_eq!(Some(fast), general.as_ref(), "line {line}, honor_labels {honor}");
+                }
+                // Sorted input takes the one-pass path; a conflict takes neither.
+                match line {
+                    1 | 3 | 7 | 8 | 10 => assert!(streamed.is_some(), "line {line}"),
+                    2 | 12 => assert!(streamed.is_none() && fast.is_some(), "line {line}"),
+                    4 | 5 | 6 => assert!(streamed.is_none() && fast.is_none(), "line {line}"),
+                    _ => {}
+                }
+            }
+            assert_eq!(samples, 12);
+        }
     }
 }
