@@ -41,6 +41,7 @@
 use super::cache::{Admission, BuiltAdmission, Lookup, PreviousBody, ScrapeCache};
 use super::job::{JobSettings, Limits};
 use super::metrics::ScrapeMetrics;
+use super::plain_http::{self, PlainError, PlainResponse};
 use super::target::Target;
 use crate::http_client::{self, HttpClientError};
 use crate::relabel::{NameValidation, is_legacy_label_name};
@@ -652,7 +653,27 @@ impl ScrapeLoop {
         let request = http_client::apply_auth(request, &settings.http).await.map_err(ScrapeFailure::Auth)?;
         let limit = settings.limits.body_size;
         let hint = self.last_body_size;
+        let plain = settings.plain_client.as_ref().filter(|_| self.target.url.scheme() == "http");
         let exchange = async move {
+            // Plain http: through the lean client (see `plain_http`); reqwest only for a
+            // redirect.
+            let request = match plain {
+                Some(client) => {
+                    let Some(fallback) = request.try_clone() else {
+                        return Err(ScrapeFailure::Http("the scrape request cannot be repeated".into()));
+                    };
+                    let built = request.build().map_err(|e| ScrapeFailure::Http(error_chain(&e)))?;
+                    match plain_http::fetch(client, &built, limit, hint, error_chain).await {
+                        Ok(PlainResponse::Body(body, content_type)) => return Ok((body, content_type)),
+                        Ok(PlainResponse::Redirect) => fallback,
+                        Err(PlainError::Request(message)) => return Err(ScrapeFailure::Http(message)),
+                        Err(PlainError::Status(status)) => return Err(ScrapeFailure::Status(status)),
+                        Err(PlainError::BodySizeLimit) => return Err(ScrapeFailure::BodySizeLimit),
+                        Err(e @ PlainError::Gzip(_)) => return Err(ScrapeFailure::Http(e.to_string())),
+                    }
+                }
+                None => request,
+            };
             let to_failure = |e: reqwest::Error| {
                 if e.is_timeout() {
                     ScrapeFailure::Timeout(timeout)
