@@ -7,17 +7,25 @@
 //! 1. GETs the URL with Prometheus's headers (`Accept` from the job's scrape protocols,
 //!    `Accept-Encoding: gzip` or `identity`, `X-Prometheus-Scrape-Timeout-Seconds`, the
 //!    configured credentials) within the timeout; anything but `200 OK` fails. The body is read
-//!    as a stream, already decompressed, and the scrape fails once it reaches
-//!    `body_size_limit`.
-//! 2. Parses it; for each sample takes the final labels from the cache or builds them (target
-//!    labels merged with honor_labels semantics, then `metric_relabel_configs`, then the label
-//!    limits), applies honor_timestamps and counts `sample_limit`.
-//! 3. Adds staleness markers (at the scrape's timestamp) for series that disappeared, and the
+//!    as a stream, decompressed, and the scrape fails once it reaches `body_size_limit`.
+//!    Plain-`http` targets of jobs without a proxy go through a lean hyper-util client with
+//!    small fixed read buffers ([`super::plain_http`]); the rest (and redirects) through the
+//!    job's reqwest client.
+//! 2. Parses it; for each sample builds the final labels (target labels merged with
+//!    honor_labels semantics; in one pass over the parsed labels when they come sorted, which
+//!    is cheaper than looking a stored label set up) and finds the series in the cache by the
+//!    labels' hash, checking new series against the label limits; jobs with
+//!    `metric_relabel_configs` look the raw series text up in the cache instead, to relabel
+//!    each series once (see the cache's module docs). Applies honor_timestamps and counts
+//!    `sample_limit`.
+//! 3. Adds staleness markers (at the scrape's timestamp) for series that disappeared (their
+//!    labels rebuilt from the kept body of an earlier scrape when the cache stores none), and the
 //!    report series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //!    `scrape_samples_post_metric_relabeling`, `scrape_series_added` (and with
 //!    `extra_scrape_metrics`: `scrape_timeout_seconds`, `scrape_sample_limit`,
 //!    `scrape_body_size_bytes`).
-//! 4. Sends the whole scrape as one batch.
+//! 4. Sends the whole scrape as one batch, by value, and keeps the body (compressed) when it
+//!    holds series the kept one lacks.
 //!
 //! A failed scrape (connection, timeout, status, size, parse error, invalid label names, a
 //! limit) delivers none of its samples: `up` is 0, every series of the previous scrape goes

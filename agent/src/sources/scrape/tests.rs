@@ -27,6 +27,8 @@ struct Page {
     gzip: bool,
     /// The Authorization header the page demands (401 otherwise).
     required_auth: Option<String>,
+    /// Answer `302 Found` to this location instead.
+    redirect: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +74,10 @@ async fn handle(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) 
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let mut out = HeaderMap::new();
+    if let Some(location) = &page.redirect {
+        out.insert("location", location.parse().unwrap());
+        return (StatusCode::FOUND, out).into_response();
+    }
     out.insert("content-type", "text/plain; version=0.0.4".parse().unwrap());
     let body = if page.gzip {
         out.insert("content-encoding", "gzip".parse().unwrap());
@@ -370,7 +376,10 @@ async fn body_size_limit_applies_to_the_decompressed_body() {
     let body: String =
         (0..2000).map(|i| format!("some_metric_with_a_long_name{{index=\"{i}\"}} 1\n")).collect();
     assert!(body.len() > 64 * 1024);
-    exporter.set_page("/metrics", Page { body: body.into_bytes(), gzip: true, required_auth: None });
+    exporter.set_page(
+        "/metrics",
+        Page { body: body.into_bytes(), gzip: true, required_auth: None, redirect: None },
+    );
     let (mut manager, sink, metrics) = manager();
     manager.apply_jobs(vec![
         job(&format!("job_name: small\nscrape_interval: 500ms\nbody_size_limit: 32KB\nstatic_configs: [{{targets: ['{addr}']}}]\n")),
@@ -472,6 +481,32 @@ async fn vanished_series_get_their_labels_from_the_kept_body() {
     .await;
     let c = sink.all().into_iter().find(|s| is_stale(s) && s.labels.metric_name() == Some("c")).unwrap();
     assert_eq!((c.labels.get("team"), c.labels.get("exported_team")), (Some("t"), Some("mine")));
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn redirects_are_followed_unless_disabled() {
+    let (exporter, addr) = start_exporter().await;
+    exporter.set_page("/metrics", Page { redirect: Some("/real".into()), ..Default::default() });
+    exporter.set("/real", "m 7\n");
+    let (mut manager, sink, _) = manager();
+    manager.apply_jobs(vec![job(&format!(
+        "job_name: r\nscrape_interval: 200ms\nstatic_configs: [{{targets: ['{addr}']}}]\n"
+    ))]);
+    wait_for(&sink, "the redirected page", |b| b.iter().any(|x| find(x, "m", &[]).is_some())).await;
+    let batch = sink.batches().into_iter().find(|x| find(x, "m", &[]).is_some()).unwrap();
+    assert_eq!(find(&batch, "m", &[]).unwrap().samples[0].value, 7.0);
+    assert!(has_up(&batch, 1.0, &[]));
+    let paths: Vec<String> = exporter.requests().into_iter().map(|r| r.path).collect();
+    assert!(paths.windows(2).any(|w| w == ["/metrics", "/real"]), "{paths:?}");
+    manager.shutdown().await;
+
+    let (mut manager, sink, _) = manager();
+    manager.apply_jobs(vec![job(&format!(
+        "job_name: r\nscrape_interval: 200ms\nfollow_redirects: false\nstatic_configs: [{{targets: ['{addr}']}}]\n"
+    ))]);
+    wait_for(&sink, "a failed scrape", |b| b.iter().any(|x| has_up(x, 0.0, &[]))).await;
+    assert!(sink.all().iter().all(|s| s.labels.metric_name() != Some("m")));
     manager.shutdown().await;
 }
 
@@ -753,8 +788,12 @@ async fn scrapes_of_many_targets_are_spread_over_the_interval() {
 async fn basic_auth_with_password_file_reaches_the_server() {
     let (exporter, addr) = start_exporter().await;
     // base64("user:s3cret")
-    let page =
-        Page { body: b"m 1\n".to_vec(), gzip: false, required_auth: Some("Basic dXNlcjpzM2NyZXQ=".into()) };
+    let page = Page {
+        body: b"m 1\n".to_vec(),
+        gzip: false,
+        required_auth: Some("Basic dXNlcjpzM2NyZXQ=".into()),
+        redirect: None,
+    };
     exporter.set_page("/metrics", page);
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good");
