@@ -501,7 +501,7 @@ async fn redirects_are_followed_unless_disabled() {
     assert!(paths.windows(2).any(|w| w == ["/metrics", "/real"]), "{paths:?}");
     manager.shutdown().await;
 
-    let (mut manager, sink, _) = manager();
+    let (mut manager, sink, _) = self::manager();
     manager.apply_jobs(vec![job(&format!(
         "job_name: r\nscrape_interval: 200ms\nfollow_redirects: false\nstatic_configs: [{{targets: ['{addr}']}}]\n"
     ))]);
