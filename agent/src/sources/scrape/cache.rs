@@ -7,8 +7,8 @@
 //! *final* label set (after target labels, honor_labels and `metric_relabel_configs`): the
 //! last timestamp sent for the series (the timestamp guard), the scrape that last produced it
 //! (staleness and duplicate detection), whether it counts as cached (`scrape_series_added`,
-//! and whether its labels were already validated) and when it was last scraped (expiry). 24
-//! bytes per series; **no label set is kept** for jobs without `metric_relabel_configs`, which
+//! and whether its labels were already validated), when it was last scraped (expiry) and which
+//! kept body holds it. 24 bytes per series (32 with its key); **no label set is kept** for jobs without `metric_relabel_configs`, which
 //! is what keeps the agent's memory small (the design of vmagent):
 //!
 //! - the scrape loop builds each sample's final labels afresh every scrape (merging the
@@ -321,8 +321,8 @@ impl ScrapeCache {
     }
 
     /// The timestamp guard on series `hash`, creating it when `create`. `None` when the series
-    /// is unknown and not to be created; else whether the sample is accepted (`Some(true)`),
-    /// a duplicate timestamp or out of order (see [`Self::guard_outcome`]).
+    /// is unknown and not to be created; else whether the sample is accepted, a duplicate
+    /// timestamp or out of order.
     fn guard(&mut self, hash: u64, create: bool, ts: i64, scrape_ts: i64, track: bool) -> Option<Guarded> {
         let seen_s = self.seconds_since_epoch(scrape_ts);
         let iteration = self.iteration;
