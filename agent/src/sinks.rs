@@ -13,6 +13,12 @@ pub mod remote_write;
 /// (memory, then disk) and drops the oldest under its byte bound, counting what it drops.
 pub trait MetricsSink: Send + Sync + 'static {
     fn send(&self, series: &[Series]);
+
+    /// [`MetricsSink::send`] with ownership: a sink that keeps the series takes them without
+    /// copying their samples.
+    fn send_owned(&self, series: Vec<Series>) {
+        self.send(&series);
+    }
 }
 
 /// Every configured metrics sink; cheap to clone into each source. A config reload swaps the
@@ -45,12 +51,29 @@ impl MetricsFanout {
         if series.is_empty() {
             return;
         }
-        let sinks = match self.sinks.read() {
+        for sink in self.current().iter() {
+            sink.send(series);
+        }
+    }
+
+    /// [`MetricsFanout::send`] with ownership: the last sink gets the series themselves.
+    pub fn send_owned(&self, series: Vec<Series>) {
+        if series.is_empty() {
+            return;
+        }
+        let sinks = self.current();
+        if let Some((last, others)) = sinks.split_last() {
+            for sink in others {
+                sink.send(&series);
+            }
+            last.send_owned(series);
+        }
+    }
+
+    fn current(&self) -> SinkSet {
+        match self.sinks.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        for sink in sinks.iter() {
-            sink.send(series);
         }
     }
 }
@@ -112,6 +135,16 @@ impl HandOver {
 }
 
 impl MetricsSink for HandOver {
+    fn send_owned(&self, series: Vec<Series>) {
+        let mut state = self.lock();
+        if let HandOverState::Forwarding(sink) = &mut *state {
+            sink.send_owned(series);
+        } else {
+            drop(state);
+            self.send(&series);
+        }
+    }
+
     fn send(&self, series: &[Series]) {
         let mut state = self.lock();
         match &mut *state {

@@ -170,6 +170,9 @@ struct QuoteRules {
 /// A cursor over the samples of one exposition body.
 pub struct Parser<'a> {
     input: &'a [u8],
+    /// `input` as text when it is valid UTF-8 as a whole (checked once, which is much cheaper
+    /// than checking every name and value it hands out); `None` falls back to checking spans.
+    input_str: Option<&'a str>,
     format: Format,
     skip_created: bool,
     /// Next byte to read, and the 1-based line it is on.
@@ -197,6 +200,7 @@ impl<'a> Parser<'a> {
     pub fn new(input: &'a [u8], format: Format) -> Self {
         Parser {
             input,
+            input_str: std::str::from_utf8(input).ok(),
             format,
             skip_created: false,
             pos: 0,
@@ -313,9 +317,11 @@ impl<'a> Parser<'a> {
     fn text(&self, span: Span) -> &str {
         if span.in_scratch {
             self.scratch.get(span.start..span.end).unwrap_or_default()
+        } else if let Some(input) = self.input_str {
+            input.get(span.start..span.end).unwrap_or_default()
         } else {
-            // Validated when the sample was parsed; checking again is cheap for short strings
-            // and keeps this free of unsafe code.
+            // Validated when the sample was parsed; checking again keeps this free of unsafe
+            // code.
             self.input.get(span.start..span.end).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
         }
     }

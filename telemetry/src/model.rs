@@ -349,6 +349,34 @@ impl Labels {
         std::iter::from_fn(move || it.next_raw())
     }
 
+    /// Appends one label in the packed encoding to `out`. Labels appended in name order (names
+    /// unique, values non-empty) make a buffer for [`Labels::from_encoded`]: how a hot path
+    /// builds a label set in a reused buffer and allocates only the sets it keeps.
+    pub fn encode_label_into(out: &mut Vec<u8>, name: &str, value: &str) {
+        put_label(out, name, value);
+    }
+
+    /// The label set whose packed encoding is `encoded`, as built with
+    /// [`Labels::encode_label_into`] (or taken from [`Labels::encoded`]). The caller guarantees
+    /// the labels are sorted by name, names unique, values non-empty; checked in debug builds.
+    pub fn from_encoded(encoded: &[u8]) -> Labels {
+        let labels = Labels(Arc::from(encoded));
+        debug_assert!(
+            {
+                let mut it = labels.iter();
+                let mut prev: Option<&str> = None;
+                let mut sorted = true;
+                for l in it.by_ref() {
+                    sorted &= prev.is_none_or(|p| p < l.name) && !l.value.is_empty();
+                    prev = Some(l.name);
+                }
+                sorted && it.pos == encoded.len()
+            },
+            "encoded labels not well formed, sorted and unique"
+        );
+        labels
+    }
+
     /// Whether two label sets share one buffer (a clone of the other).
     pub fn ptr_eq(a: &Labels, b: &Labels) -> bool {
         Arc::ptr_eq(&a.0, &b.0)
@@ -466,6 +494,18 @@ mod tests {
             true
         });
         assert_eq!((calls, l), (2, own));
+    }
+
+    #[test]
+    fn from_encoded_round_trips_labels_built_in_order() {
+        let mut buf = Vec::new();
+        for (n, v) in [("__name__", "up"), ("instance", "x:1"), ("job", "a")] {
+            Labels::encode_label_into(&mut buf, n, v);
+        }
+        let built = Labels::from_encoded(&buf);
+        let expected = Labels::from_pairs([("job", "a"), ("__name__", "up"), ("instance", "x:1")]);
+        assert_eq!(built, expected);
+        assert_eq!(Labels::from_encoded(expected.encoded()).to_string(), r#"up{instance="x:1", job="a"}"#);
     }
 
     #[test]

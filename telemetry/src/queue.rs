@@ -52,7 +52,10 @@
 //! Only an index of segments (first id and size) is kept in memory, plus the read position;
 //! payloads are read from disk on [`DiskQueue::peek`].
 //!
-//! The API is synchronous; async callers wrap it in `spawn_blocking` or a dedicated thread.
+//! The API is synchronous. Appends, peeks and acks are single `write()`/`pread()` calls on the
+//! page cache (microseconds), cheap enough for an async task to make inline; only fsyncs are
+//! slow, and [`DiskQueue::begin_flush`] detaches them so they can run elsewhere (a blocking
+//! thread) without holding whatever lock guards the queue.
 
 mod ledger;
 mod record;
@@ -185,6 +188,28 @@ impl std::fmt::Debug for DiskQueue {
             .field("next_id", &self.next_id)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+/// The fsyncs of one flush, taken from the queue by [`DiskQueue::begin_flush`].
+#[derive(Debug)]
+#[must_use = "nothing is synced until `sync` runs"]
+pub struct PendingSync {
+    files: Vec<(PathBuf, File)>,
+    /// The queue directory, when segment files were created or deleted.
+    dir: Option<PathBuf>,
+}
+
+impl PendingSync {
+    /// Runs the fsyncs (slow: call it where blocking is fine).
+    pub fn sync(self) -> Result<(), QueueError> {
+        for (path, file) in &self.files {
+            file.sync_data().map_err(io_error(path))?;
+        }
+        if let Some(dir) = &self.dir {
+            sync_directory(dir)?;
+        }
+        Ok(())
     }
 }
 
@@ -390,17 +415,29 @@ impl DiskQueue {
     }
 
     /// Fsyncs the data written since the last flush, the ledger and the directory entries.
+    /// Same as [`DiskQueue::begin_flush`] followed by [`PendingSync::sync`].
     pub fn flush(&mut self) -> Result<(), QueueError> {
+        self.begin_flush()?.sync()
+    }
+
+    /// The fsyncs a [`DiskQueue::flush`] would do, detached from the queue (on duplicated file
+    /// handles), so that a caller sharing the queue behind a lock can run them without holding
+    /// it: appends and acks go on while the disk syncs. Everything written before this call is
+    /// durable once [`PendingSync::sync`] returns `Ok`. Should that fail, the caller reports it;
+    /// data written later is synced by the next flush.
+    pub fn begin_flush(&mut self) -> Result<PendingSync, QueueError> {
+        let mut files = Vec::with_capacity(self.unsynced.len() + 2);
         if let (Some(writer), Some(tail)) = (self.writer.as_ref(), self.segments.back()) {
-            writer.sync_data().map_err(io_error(&segment_path(&self.dir, tail.first_id)))?;
+            let path = segment_path(&self.dir, tail.first_id);
+            let file = writer.try_clone().map_err(io_error(&path))?;
+            files.push((path, file));
         }
-        self.sync_unsynced_segments()?;
-        self.ledger.sync().map_err(io_error(&self.dir.join(LEDGER_FILE)))?;
-        if self.dir_dirty {
-            sync_directory(&self.dir)?;
-            self.dir_dirty = false;
-        }
-        Ok(())
+        files.extend(self.unsynced.drain(..).map(|file| (self.dir.clone(), file)));
+        let ledger_path = self.dir.join(LEDGER_FILE);
+        let ledger = self.ledger.try_clone_file().map_err(io_error(&ledger_path))?;
+        files.push((ledger_path, ledger));
+        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
+        Ok(PendingSync { files, dir })
     }
 
     pub fn stats(&self) -> QueueStats {
@@ -470,7 +507,9 @@ impl DiskQueue {
         if let Some(closed) = self.writer.take() {
             self.unsynced.push(closed);
             if self.unsynced.len() > MAX_UNSYNCED_SEGMENTS {
-                self.sync_unsynced_segments()?;
+                for file in self.unsynced.drain(..) {
+                    file.sync_data().map_err(io_error(&self.dir))?;
+                }
             }
         }
         // A last segment without records (left when undoing a failed write failed) would
@@ -543,13 +582,6 @@ impl DiskQueue {
         }
         self.segments.remove(index);
         self.total_bytes = self.total_bytes.saturating_sub(segment.size);
-        Ok(())
-    }
-
-    fn sync_unsynced_segments(&mut self) -> Result<(), QueueError> {
-        for file in self.unsynced.drain(..) {
-            file.sync_data().map_err(io_error(&self.dir))?;
-        }
         Ok(())
     }
 }

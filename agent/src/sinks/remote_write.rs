@@ -39,7 +39,7 @@ use crate::config::BufferConfig;
 use crate::relabel::{self, RelabelRule};
 use crate::sinks::MetricsSink;
 use harrier_telemetry::backoff::Backoff;
-use harrier_telemetry::model::{LabelRef, Labels, Sample, Series, now_ms};
+use harrier_telemetry::model::{LabelRef, Labels, Series, now_ms};
 use harrier_telemetry::queue::{DiskQueue, DiskQueueConfig, QueueError};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
@@ -353,26 +353,36 @@ impl RemoteWriteSink {
 
 impl MetricsSink for RemoteWriteSink {
     fn send(&self, series: &[Series]) {
+        self.route(series.iter().cloned());
+    }
+
+    fn send_owned(&self, series: Vec<Series>) {
+        self.route(series.into_iter());
+    }
+}
+
+impl RemoteWriteSink {
+    /// Filters, relabels and shards `series` into the shards' batchers (see the module docs).
+    fn route(&self, series: impl ExactSizeIterator<Item = Series>) {
         let shard_count = self.shards.len();
         let oldest_allowed_ms = self
             .sample_age_limit
             .map(|limit| now_ms().saturating_sub(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)));
         let mut per_shard: Vec<Vec<Series>> = vec![Vec::new(); shard_count];
-        for one in series {
-            let samples: Vec<Sample> = match oldest_allowed_ms {
-                Some(oldest) => {
-                    let fresh: Vec<Sample> =
-                        one.samples.iter().filter(|s| s.timestamp_ms >= oldest).copied().collect();
-                    self.too_old_dropped.inc_by((one.samples.len() - fresh.len()) as u64);
-                    fresh
-                }
-                None => one.samples.clone(),
-            };
-            if samples.is_empty() {
+        if let [only] = per_shard.as_mut_slice() {
+            only.reserve_exact(series.len());
+        }
+        for mut one in series {
+            if let Some(oldest) = oldest_allowed_ms {
+                let before = one.samples.len();
+                one.samples.retain(|s| s.timestamp_ms >= oldest);
+                self.too_old_dropped.inc_by((before - one.samples.len()) as u64);
+            }
+            if one.samples.is_empty() {
                 continue;
             }
-            let Some(labels) = self.prepare(one) else {
-                self.relabel_dropped.inc_by(samples.len() as u64);
+            let Some(labels) = self.prepare(&one) else {
+                self.relabel_dropped.inc_by(one.samples.len() as u64);
                 continue;
             };
             let index = if shard_count == 1 {
@@ -380,7 +390,7 @@ impl MetricsSink for RemoteWriteSink {
             } else {
                 (self.sent_labels_hash(&labels) % shard_count as u64) as usize
             };
-            per_shard[index].push(Series::new(labels, samples));
+            per_shard[index].push(Series::new(labels, one.samples));
         }
         for (batch, shard) in per_shard.into_iter().zip(&self.shards) {
             if batch.is_empty() {

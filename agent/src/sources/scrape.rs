@@ -20,6 +20,7 @@ mod discovery;
 mod job;
 mod manager;
 pub mod metrics;
+mod plain_http;
 mod scrape_loop;
 mod target;
 

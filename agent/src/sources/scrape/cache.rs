@@ -1,25 +1,44 @@
 //! The per-target scrape cache (Prometheus's `scrapeCache`), plus the per-series timestamp
 //! guard of the Prometheus agent's appender.
 //!
-//! Two maps:
+//! # Final series, without their labels
 //!
-//! - **Raw keys** (`name{a="b"}`, the series exactly as the target wrote it) -> the hash of the
-//!   final label set after target labels, honor_labels and `metric_relabel_configs` were applied,
-//!   or "dropped by relabeling". A steady-state scrape does one lookup here per sample instead of
-//!   rebuilding and relabeling labels. The key is not stored: it is identified by its 128-bit
-//!   XXH3 hash, randomly seeded per cache (two of a target's series collide with a probability
-//!   around n²/2¹²⁹), which halves the memory per series.
-//! - **Final series** (by that hash) -> the final labels, the last timestamp sent for the series
-//!   and when it was last seen. The hash already is a good 64-bit hash, so this map and the
-//!   per-scrape sets use an identity hasher.
+//! The cache's core is one compact table per target, keyed by the 64-bit hash of a series'
+//! *final* label set (after target labels, honor_labels and `metric_relabel_configs`): the
+//! last timestamp sent for the series (the timestamp guard), the scrape that last produced it
+//! (staleness and duplicate detection), whether it counts as cached (`scrape_series_added`,
+//! and whether its labels were already validated), when it was last scraped (expiry) and which
+//! kept body holds it. 24 bytes per series (32 with its key); **no label set is kept** for jobs without `metric_relabel_configs`, which
+//! is what keeps the agent's memory small (the design of vmagent):
 //!
-//! Eviction follows Prometheus's `iterDone`: after a successful scrape, raw keys not used by it
-//! are evicted; after a failed one, they are kept unless the cache grew past
-//! `2 * size after the last successful scrape + 1000` (a failing target with churning series
-//! would otherwise grow it without bound), in which case keys unused by the failed scrape go.
-//! Final series are kept for [`SERIES_RETENTION_MS`] after they were last scraped, so a series
-//! that vanishes (and got a staleness marker) and comes back with an old explicit timestamp is
-//! still recognised as out of order.
+//! - the scrape loop builds each sample's final labels afresh every scrape (merging the
+//!   target's labels into the parsed ones is cheaper than looking a stored set up) and hashes
+//!   them to find the series here ([`ScrapeCache::touch`], [`ScrapeCache::admit_built`]);
+//! - the labels of series that *vanish*, which need staleness markers, are recovered from a
+//!   previous successful scrape's body, kept per target snappy-compressed
+//!   ([`PreviousBody`]) and re-parsed only when some series did vanish (the scrape loop does
+//!   that with [`ScrapeCache::take_unresolved`]). The kept body is replaced only by a scrape
+//!   that produced a series it lacks (each series records the generation of the body that
+//!   holds it), so a target with a stable series set compresses one body, once.
+//!
+//! # Jobs with `metric_relabel_configs`
+//!
+//! Relabeling is too costly to repeat for every sample, so those jobs keep Prometheus's
+//! layout: a map from **raw keys** (`name{a="b"}`, the series exactly as the target wrote it)
+//! to the final series' hash or "dropped by relabeling", and the final labels stored with the
+//! series. A steady-state scrape does one lookup per sample instead of relabeling. The raw key
+//! is not stored: it is identified by its 128-bit XXH3 hash, randomly seeded per cache (two of
+//! a target's series collide with a probability around n²/2¹²⁹).
+//!
+//! # Eviction, guard, staleness
+//!
+//! Eviction follows Prometheus's `iterDone`: after a successful scrape, cache entries (raw keys,
+//! or the "cached" mark of a final series) not used by it are evicted; after a failed one, they
+//! are kept unless the cache grew past `2 * size after the last successful scrape + 1000` (a
+//! failing target with churning series would otherwise grow it without bound), in which case
+//! entries unused by the failed scrape go. Final series are kept for [`SERIES_RETENTION_MS`]
+//! after they were last scraped, so a series that vanishes (and got a staleness marker) and
+//! comes back with an old explicit timestamp is still recognised as out of order.
 //!
 //! Timestamp guard: a sample is sent only if its timestamp is newer than the last one sent for
 //! its series (a remote-write receiver rejects the whole request otherwise, which matters for
@@ -30,11 +49,15 @@
 //! Staleness: each final series records the last scrape (iteration) that produced it (only
 //! series subject to staleness), to emit markers for the ones that disappear: after a
 //! successful scrape, every series of the previous scrape that is not in this one; after a
-//! failed scrape or when the target goes away, all of them.
+//! failed scrape or when the target goes away, all of them. All of those were produced by the
+//! last successful scrape, whose series the kept [`PreviousBody`] holds.
 
+use super::job::JobSettings;
+use harrier_telemetry::exposition::Format;
 use harrier_telemetry::model::Labels;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// How long a final series' last timestamp is remembered after it was last scraped.
 pub(crate) const SERIES_RETENTION_MS: i64 = 60 * 60 * 1000;
@@ -90,8 +113,9 @@ impl RawKeyHasher {
     }
 }
 
-/// `present` of a series no scrape has produced (or whose presence was reset).
-const NOT_PRESENT: u64 = u64::MAX;
+/// `present` of a series no scrape has produced (or whose presence was reset), and `used` of a
+/// series that is not cached.
+const NONE: u32 = u32::MAX;
 
 type IdentityState = BuildHasherDefault<IdentityHasher>;
 
@@ -108,7 +132,7 @@ enum CachedSeries {
 struct Entry {
     series: CachedSeries,
     /// The iteration (scrape) that last used the entry.
-    last_seen: u64,
+    last_seen: u32,
 }
 
 /// The result of looking a raw key up.
@@ -133,40 +157,111 @@ pub(crate) enum Admission<'a> {
     OutOfOrder,
 }
 
-/// One final series.
-#[derive(Debug)]
+/// The outcome of [`ScrapeCache::admit_built`]: like [`Admission`], the caller holding the
+/// labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BuiltAdmission {
+    /// Send the sample; `new` when the series was not cached before.
+    Accepted {
+        new: bool,
+    },
+    DuplicateTimestamp,
+    OutOfOrder,
+}
+
+/// One final series: 24 bytes.
+#[derive(Debug, Clone, Copy)]
 struct SeriesState {
-    labels: Labels,
     /// The timestamp of the last sample (or staleness marker) sent; `i64::MIN` if none.
     last_ts: i64,
-    /// The scrape timestamp that last produced the series.
-    last_seen_ms: i64,
-    /// The iteration whose scrape last produced the series (for staleness), or
-    /// [`NOT_PRESENT`].
-    present: u64,
+    /// The iteration whose scrape last produced the series (for staleness), or [`NONE`].
+    present: u32,
+    /// Series whose labels are built every scrape: the iteration that last used the series
+    /// while cached, or [`NONE`] when it is not cached (the raw-key entry of the other path).
+    used: u32,
+    /// When a scrape last produced the series: seconds after the cache's epoch.
+    last_seen_s: u32,
+    /// The generation of the kept previous body ([`ScrapeCache::previous`]) whose scrape
+    /// produced the series last time it was produced, or 0: that body holds its labels.
+    body_gen: u32,
 }
 
 /// How to undo a timestamp the current scrape recorded, should the scrape fail.
 #[derive(Debug)]
 enum Undo {
     Created(u64),
-    Changed { hash: u64, last_ts: i64, present: u64 },
+    Changed { hash: u64, last_ts: i64, present: u32 },
+}
+
+/// The body of the last successful scrape, snappy-compressed, with what is needed to rebuild
+/// its series' final labels: the staleness markers of series that vanish get their labels
+/// from here.
+#[derive(Debug)]
+pub(crate) struct PreviousBody {
+    compressed: Box<[u8]>,
+    pub format: Format,
+    /// The job settings the body was scraped with (a reload may change them since).
+    pub settings: Arc<JobSettings>,
+}
+
+impl PreviousBody {
+    /// Compresses `body`; `None` if snappy cannot (a body over 4 GiB).
+    pub fn new(body: &[u8], format: Format, settings: Arc<JobSettings>) -> Option<Self> {
+        thread_local! {
+            static ENCODER: std::cell::RefCell<(snap::raw::Encoder, Vec<u8>)> =
+                std::cell::RefCell::new((snap::raw::Encoder::new(), Vec::new()));
+        }
+        ENCODER.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let (encoder, scratch) = &mut *guard;
+            scratch.resize(snap::raw::max_compress_len(body.len()), 0);
+            let written = encoder.compress(body, scratch).ok()?;
+            let compressed: Box<[u8]> = scratch.get(..written)?.into();
+            // Keep the scratch from pinning an outsized buffer after one huge body.
+            if scratch.capacity() > 4 << 20 {
+                *scratch = Vec::new();
+            }
+            Some(PreviousBody { compressed, format, settings })
+        })
+    }
+
+    /// The body, decompressed.
+    pub fn body(&self) -> Result<Vec<u8>, snap::Error> {
+        snap::raw::Decoder::new().decompress_vec(&self.compressed)
+    }
 }
 
 /// One target's cache; owned by its scrape loop (and handed to its successor when only the
 /// target's hidden labels change).
 #[derive(Debug, Default)]
 pub(crate) struct ScrapeCache {
+    /// Raw keys, for jobs with metric relabeling.
     entries: HashMap<RawKey, Entry, IdentityState>,
     raw_keys: RawKeyHasher,
     series: HashMap<u64, SeriesState, IdentityState>,
-    /// Counts finished scrapes; entries remember the last one that used them.
-    iteration: u64,
-    /// Number of raw entries after the last successful scrape.
+    /// The final labels of series built through `entries` (jobs with metric relabeling).
+    labels: HashMap<u64, Labels, IdentityState>,
+    /// Counts finished scrapes (never [`NONE`]); entries remember the last one that used them.
+    iteration: u32,
+    /// Number of cache entries after the last successful scrape.
     successful_count: usize,
     label_hasher: foldhash::fast::RandomState,
     /// Timestamps recorded by the scrape under way.
     undo: Vec<Undo>,
+    /// Scrape time (ms) that `last_seen_s` counts from: the first scrape's.
+    epoch_ms: Option<i64>,
+    /// Series that went stale without stored labels: to be rebuilt from `previous`.
+    unresolved: Vec<u64>,
+    /// A successful scrape's body that holds every series produced since (see
+    /// [`ScrapeCache::set_previous`]).
+    previous: Option<PreviousBody>,
+    /// The generation of `previous` (0: none yet).
+    previous_gen: u32,
+    /// Whether `previous` holds every (staleness-tracked) series the last successful scrape
+    /// produced.
+    previous_covers: bool,
+    /// The iteration of the last finished scrape.
+    last_finished: u32,
 }
 
 impl ScrapeCache {
@@ -179,7 +274,7 @@ impl ScrapeCache {
         entry.last_seen = self.iteration;
         match entry.series {
             CachedSeries::Dropped => Lookup::Dropped,
-            CachedSeries::Kept(hash) if self.series.contains_key(&hash) => Lookup::Kept(hash),
+            CachedSeries::Kept(hash) if self.labels.contains_key(&hash) => Lookup::Kept(hash),
             CachedSeries::Kept(_) => {
                 self.entries.remove(&key);
                 Lookup::Miss
@@ -197,15 +292,74 @@ impl ScrapeCache {
         self.label_hasher.hash_one(labels)
     }
 
+    /// The hash of a label set given in its packed encoding ([`Labels::encoded`]): equal to
+    /// [`ScrapeCache::hash_labels`] of those labels.
+    pub fn hash_encoded(&self, encoded: &[u8]) -> u64 {
+        self.label_hasher.hash_one(encoded)
+    }
+
     /// Whether this scrape already produced the (staleness-tracked) series.
     pub fn is_present(&self, hash: u64) -> bool {
         self.series.get(&hash).is_some_and(|s| s.present == self.iteration)
     }
 
-    /// Offers a sample with timestamp `ts` of the series `hash` to the timestamp guard.
-    /// `built` holds the final labels when the raw `key` missed the cache. On acceptance (and on
-    /// a duplicate timestamp) the series is recorded: the raw key cached, and, with `track`,
-    /// the series marked present for staleness.
+    /// Series whose labels are built every scrape: whether `hash` is cached (known and
+    /// validated, not new), marking it used by this scrape.
+    pub fn touch(&mut self, hash: u64) -> bool {
+        match self.series.get_mut(&hash) {
+            Some(state) if state.used != NONE => {
+                state.used = self.iteration;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn seconds_since_epoch(&mut self, scrape_ts: i64) -> u32 {
+        let epoch = *self.epoch_ms.get_or_insert(scrape_ts);
+        u32::try_from(scrape_ts.saturating_sub(epoch).max(0) / 1000).unwrap_or(u32::MAX)
+    }
+
+    /// The timestamp guard on series `hash`, creating it when `create`. `None` when the series
+    /// is unknown and not to be created; else whether the sample is accepted, a duplicate
+    /// timestamp or out of order.
+    fn guard(&mut self, hash: u64, create: bool, ts: i64, scrape_ts: i64, track: bool) -> Option<Guarded> {
+        let seen_s = self.seconds_since_epoch(scrape_ts);
+        let iteration = self.iteration;
+        let state = match self.series.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if !create {
+                    return None;
+                }
+                self.undo.push(Undo::Created(hash));
+                v.insert(SeriesState {
+                    last_ts: i64::MIN,
+                    present: NONE,
+                    used: NONE,
+                    last_seen_s: seen_s,
+                    body_gen: 0,
+                })
+            }
+        };
+        if ts < state.last_ts {
+            return Some(Guarded::OutOfOrder);
+        }
+        state.last_seen_s = seen_s;
+        let duplicate = ts == state.last_ts;
+        let present = if track { iteration } else { state.present };
+        if !duplicate || present != state.present {
+            self.undo.push(Undo::Changed { hash, last_ts: state.last_ts, present: state.present });
+            state.last_ts = ts;
+            state.present = present;
+        }
+        Some(if duplicate { Guarded::Duplicate } else { Guarded::Accepted })
+    }
+
+    /// Offers a sample with timestamp `ts` of the series `hash` to the timestamp guard (jobs
+    /// with metric relabeling). `built` holds the final labels when the raw `key` missed the
+    /// cache. On acceptance (and on a duplicate timestamp) the series is recorded: the raw key
+    /// cached, and, with `track`, the series marked present for staleness.
     pub fn admit(
         &mut self,
         key: &[u8],
@@ -216,71 +370,146 @@ impl ScrapeCache {
         track: bool,
     ) -> Admission<'_> {
         let new = built.is_some();
-        let state = match self.series.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                let Some(labels) = built else {
-                    // `lookup` only reports series it knows.
-                    return Admission::OutOfOrder;
-                };
-                self.undo.push(Undo::Created(hash));
-                v.insert(SeriesState {
-                    labels,
-                    last_ts: i64::MIN,
-                    last_seen_ms: scrape_ts,
-                    present: NOT_PRESENT,
-                })
-            }
+        // `lookup` only reports series it knows (with labels).
+        let create = new;
+        let Some(guarded) = self.guard(hash, create, ts, scrape_ts, track) else {
+            return Admission::OutOfOrder;
         };
-        if ts < state.last_ts {
+        if guarded == Guarded::OutOfOrder {
             return Admission::OutOfOrder;
         }
-        state.last_seen_ms = scrape_ts;
-        let duplicate = ts == state.last_ts;
-        let present = if track { self.iteration } else { state.present };
-        if !duplicate || present != state.present {
-            self.undo.push(Undo::Changed { hash, last_ts: state.last_ts, present: state.present });
-            state.last_ts = ts;
-            state.present = present;
-        }
-        if new {
+        if let Some(labels) = built {
+            self.labels.entry(hash).or_insert(labels);
             let key = self.raw_keys.key(key);
             self.entries.insert(key, Entry { series: CachedSeries::Kept(hash), last_seen: self.iteration });
         }
-        if duplicate {
-            Admission::DuplicateTimestamp
-        } else {
-            Admission::Accepted { labels: &state.labels, new }
+        match (guarded, self.labels.get(&hash)) {
+            (Guarded::Accepted, Some(labels)) => Admission::Accepted { labels, new },
+            (Guarded::Accepted, None) => Admission::OutOfOrder,
+            _ => Admission::DuplicateTimestamp,
+        }
+    }
+
+    /// Offers a sample of the series `hash`, whose labels the caller built (jobs without
+    /// metric relabeling): the timestamp guard, and on acceptance (and on a duplicate
+    /// timestamp) the series recorded, cached, and with `track` marked present.
+    pub fn admit_built(&mut self, hash: u64, ts: i64, scrape_ts: i64, track: bool) -> BuiltAdmission {
+        let iteration = self.iteration;
+        match self.guard(hash, true, ts, scrape_ts, track) {
+            None | Some(Guarded::OutOfOrder) => BuiltAdmission::OutOfOrder,
+            Some(guarded) => {
+                let mut new = false;
+                if let Some(state) = self.series.get_mut(&hash) {
+                    new = state.used == NONE;
+                    state.used = iteration;
+                }
+                if guarded == Guarded::Duplicate {
+                    BuiltAdmission::DuplicateTimestamp
+                } else {
+                    BuiltAdmission::Accepted { new }
+                }
+            }
         }
     }
 
     /// Staleness markers at `ts` for the series `gone` selects (by their `present`
-    /// iteration): the labels of those whose last sample is older. Every selected series'
-    /// presence is reset.
-    fn markers(&mut self, ts: i64, gone: impl Fn(u64) -> bool) -> Vec<Labels> {
+    /// iteration): the labels of those whose last sample is older; those without stored
+    /// labels go to `unresolved`. Every selected series' presence is reset.
+    fn markers(&mut self, ts: i64, gone: impl Fn(u32) -> bool) -> Vec<Labels> {
         let mut out = Vec::new();
-        for state in self.series.values_mut() {
-            if state.present == NOT_PRESENT || !gone(state.present) {
+        for (hash, state) in self.series.iter_mut() {
+            if state.present == NONE || !gone(state.present) {
                 continue;
             }
-            state.present = NOT_PRESENT;
+            state.present = NONE;
             if ts > state.last_ts {
                 state.last_ts = ts;
-                out.push(state.labels.clone());
+                match self.labels.get(hash) {
+                    Some(labels) => out.push(labels.clone()),
+                    None => self.unresolved.push(*hash),
+                }
             }
         }
         out
     }
 
+    /// The kept body: the staleness markers of series without stored labels take them from
+    /// here (every such series that can go stale was produced by its scrape).
+    pub fn previous(&self) -> Option<&PreviousBody> {
+        self.previous.as_ref()
+    }
+
+    /// Whether the kept body already holds every staleness-tracked series the last successful
+    /// scrape produced: then it need not be replaced by that scrape's body. A target whose
+    /// series set does not change keeps one body and compresses nothing after its first
+    /// scrape.
+    pub fn previous_covers_last_scrape(&self) -> bool {
+        self.previous.is_some() && self.previous_covers
+    }
+
+    /// Keeps `body` (the last successful scrape's) as the body that staleness markers take
+    /// labels from, or drops the kept body (`None`: jobs that store labels).
+    pub fn set_previous(&mut self, body: Option<PreviousBody>) {
+        self.previous = body;
+        if self.previous.is_none() {
+            return;
+        }
+        self.previous_gen = self.previous_gen.wrapping_add(1).max(1);
+        let (iteration, generation) = (self.last_finished, self.previous_gen);
+        for state in self.series.values_mut() {
+            if state.present == iteration {
+                state.body_gen = generation;
+            }
+        }
+    }
+
+    /// The series that the last `finish_*` marked stale but whose labels are not stored: the
+    /// caller rebuilds them from [`ScrapeCache::previous`].
+    pub fn take_unresolved(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.unresolved)
+    }
+
     /// Forgets series not scraped for [`SERIES_RETENTION_MS`] (never those still present).
     fn expire_series(&mut self, now_ms: i64) {
-        self.series.retain(|_, s| {
-            now_ms.saturating_sub(s.last_seen_ms) < SERIES_RETENTION_MS || s.present != NOT_PRESENT
+        let Some(epoch) = self.epoch_ms else { return };
+        let labels = &mut self.labels;
+        self.series.retain(|hash, s| {
+            let last_seen_ms = epoch.saturating_add(i64::from(s.last_seen_s) * 1000);
+            let keep = now_ms.saturating_sub(last_seen_ms) < SERIES_RETENTION_MS || s.present != NONE;
+            if !keep {
+                labels.remove(hash);
+            }
+            keep
         });
     }
 
+    /// Evicts cache entries (raw keys, and the cached mark of built series) the current
+    /// scrape did not use.
+    fn evict_unused(&mut self) {
+        let iteration = self.iteration;
+        self.entries.retain(|_, e| e.last_seen == iteration);
+        for state in self.series.values_mut() {
+            if state.used != iteration {
+                state.used = NONE;
+            }
+        }
+    }
+
+    /// Cache entries: raw keys plus cached built series.
+    fn cached_count(&self) -> usize {
+        self.entries.len() + self.series.values().filter(|s| s.used != NONE).count()
+    }
+
+    fn next_iteration(&mut self) {
+        self.iteration = self.iteration.wrapping_add(1);
+        if self.iteration == NONE {
+            self.iteration = 0;
+        }
+    }
+
     /// Ends a successful scrape at `ts`: returns the labels of the series of the previous
-    /// scrape that this one lacks (they get staleness markers at `ts`) and evicts raw keys this
+    /// scrape that this one lacks (they get staleness markers at `ts`; those without stored
+    /// labels are left for [`ScrapeCache::take_unresolved`]) and evicts cache entries this
     /// scrape did not use.
     pub fn finish_success(&mut self, ts: i64) -> Vec<Labels> {
         self.undo.clear();
@@ -288,26 +517,32 @@ impl ScrapeCache {
         // Present in an earlier scrape but not in this one (only the previous one can be
         // left: older presences were reset when their successor finished).
         let stale = self.markers(ts, |present| present != iteration);
-        self.successful_count = self.entries.len();
-        self.entries.retain(|_, e| e.last_seen == iteration);
+        self.successful_count = self.cached_count();
+        let generation = self.previous_gen;
+        self.previous_covers =
+            self.series.values().all(|s| s.present != iteration || s.body_gen == generation);
+        self.evict_unused();
         self.expire_series(ts);
-        self.iteration += 1;
+        self.last_finished = iteration;
+        self.next_iteration();
         stale
     }
 
     /// Ends a failed scrape at `ts` (nothing of it is delivered): the timestamps it recorded are
-    /// rolled back and every series of the previous scrape goes stale. Raw keys stay, unless
-    /// the cache more than doubled since the last successful scrape (plus 1000).
+    /// rolled back and every series of the previous scrape goes stale (as with
+    /// [`ScrapeCache::finish_success`], those without stored labels are left for
+    /// [`ScrapeCache::take_unresolved`]). Cache entries stay, unless the cache more than
+    /// doubled since the last successful scrape (plus 1000).
     pub fn finish_failure(&mut self, ts: i64) -> Vec<Labels> {
         // The rollback restores the presence of the previous scrape's series; they all go.
         self.rollback();
         let stale = self.markers(ts, |_| true);
-        if self.entries.len() > self.successful_count.saturating_mul(2).saturating_add(FORCED_FLUSH_SLACK) {
-            let iteration = self.iteration;
-            self.entries.retain(|_, e| e.last_seen == iteration);
+        if self.cached_count() > self.successful_count.saturating_mul(2).saturating_add(FORCED_FLUSH_SLACK) {
+            self.evict_unused();
         }
         self.expire_series(ts);
-        self.iteration += 1;
+        self.last_finished = self.iteration;
+        self.next_iteration();
         stale
     }
 
@@ -316,6 +551,7 @@ impl ScrapeCache {
             match undo {
                 Undo::Created(hash) => {
                     self.series.remove(&hash);
+                    self.labels.remove(&hash);
                 }
                 Undo::Changed { hash, last_ts, present } => {
                     if let Some(state) = self.series.get_mut(&hash) {
@@ -331,16 +567,33 @@ impl ScrapeCache {
     /// timestamps stay.
     pub fn clear_entries(&mut self) {
         self.entries.clear();
+        for state in self.series.values_mut() {
+            state.used = NONE;
+        }
     }
 
-    /// The labels of a known final series.
+    /// The labels of a known final series, when stored.
     #[cfg(test)]
     pub fn series_labels(&self, hash: u64) -> Option<&Labels> {
-        self.series.get(&hash).map(|s| &s.labels)
+        self.labels.get(&hash)
     }
 
     /// Number of cached raw series keys.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// Number of final series known (a capacity hint for a scrape's batch).
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+}
+
+/// What the timestamp guard decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guarded {
+    Accepted,
+    Duplicate,
+    OutOfOrder,
 }

@@ -7,17 +7,25 @@
 //! 1. GETs the URL with Prometheus's headers (`Accept` from the job's scrape protocols,
 //!    `Accept-Encoding: gzip` or `identity`, `X-Prometheus-Scrape-Timeout-Seconds`, the
 //!    configured credentials) within the timeout; anything but `200 OK` fails. The body is read
-//!    as a stream, already decompressed, and the scrape fails once it reaches
-//!    `body_size_limit`.
-//! 2. Parses it; for each sample takes the final labels from the cache or builds them (target
-//!    labels merged with honor_labels semantics, then `metric_relabel_configs`, then the label
-//!    limits), applies honor_timestamps and counts `sample_limit`.
-//! 3. Adds staleness markers (at the scrape's timestamp) for series that disappeared, and the
+//!    as a stream, decompressed, and the scrape fails once it reaches `body_size_limit`.
+//!    Plain-`http` targets of jobs without a proxy go through a lean hyper-util client with
+//!    small fixed read buffers ([`super::plain_http`]); the rest (and redirects) through the
+//!    job's reqwest client.
+//! 2. Parses it; for each sample builds the final labels (target labels merged with
+//!    honor_labels semantics; in one pass over the parsed labels when they come sorted, which
+//!    is cheaper than looking a stored label set up) and finds the series in the cache by the
+//!    labels' hash, checking new series against the label limits; jobs with
+//!    `metric_relabel_configs` look the raw series text up in the cache instead, to relabel
+//!    each series once (see the cache's module docs). Applies honor_timestamps and counts
+//!    `sample_limit`.
+//! 3. Adds staleness markers (at the scrape's timestamp) for series that disappeared (their
+//!    labels rebuilt from the kept body of an earlier scrape when the cache stores none), and the
 //!    report series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //!    `scrape_samples_post_metric_relabeling`, `scrape_series_added` (and with
 //!    `extra_scrape_metrics`: `scrape_timeout_seconds`, `scrape_sample_limit`,
 //!    `scrape_body_size_bytes`).
-//! 4. Sends the whole scrape as one batch.
+//! 4. Sends the whole scrape as one batch, by value, and keeps the body (compressed) when it
+//!    holds series the kept one lacks.
 //!
 //! A failed scrape (connection, timeout, status, size, parse error, invalid label names, a
 //! limit) delivers none of its samples: `up` is 0, every series of the previous scrape goes
@@ -38,9 +46,10 @@
 //! series twice in one scrape keeps the first and still counts in
 //! `scrape_samples_post_metric_relabeling`.
 
-use super::cache::{Admission, Lookup, ScrapeCache};
+use super::cache::{Admission, BuiltAdmission, Lookup, PreviousBody, ScrapeCache};
 use super::job::{JobSettings, Limits};
 use super::metrics::ScrapeMetrics;
+use super::plain_http::{self, PlainError, PlainResponse};
 use super::target::Target;
 use crate::http_client::{self, HttpClientError};
 use crate::relabel::{NameValidation, is_legacy_label_name};
@@ -48,6 +57,7 @@ use crate::sinks::MetricsFanout;
 use harrier_telemetry::exposition::{Format, ParseError, Parser};
 use harrier_telemetry::model::{self, Labels, METRIC_NAME, Sample, Series};
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -241,6 +251,141 @@ pub(crate) fn sample_labels<'a>(
     Some(labels)
 }
 
+/// A target label in its packed encoding, decoded once per loop for [`build_fast`].
+#[derive(Debug)]
+struct TargetField {
+    name: Box<str>,
+    encoded: Box<[u8]>,
+}
+
+fn target_fields(labels: &Labels) -> Vec<TargetField> {
+    labels.iter_encoded().map(|(l, raw)| TargetField { name: l.name.into(), encoded: raw.into() }).collect()
+}
+
+/// The final labels of a sample of a job without metric relabeling, packed into `out`
+/// ([`Labels::encode_label_into`]): `pairs` (`__name__` and the parsed labels) sorted, merged
+/// with the target's labels. Returns false, leaving the work to [`sample_labels`], in the rare
+/// cases that need more than a merge: a sample label named like a target label (honor_labels
+/// or `exported_` renaming), an empty value, or one name twice.
+fn build_fast(pairs: &mut [(&str, Cow<'_, str>)], target: &[TargetField], out: &mut Vec<u8>) -> bool {
+    // Insertion sort: exporters mostly write labels sorted already.
+    for i in 1..pairs.len() {
+        let mut j = i;
+        while j > 0 && pairs[j - 1].0 > pairs[j].0 {
+            pairs.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    out.clear();
+    let mut target = target.iter().peekable();
+    let mut previous: Option<&str> = None;
+    for (name, value) in pairs.iter() {
+        if value.is_empty() || previous == Some(*name) {
+            return false;
+        }
+        previous = Some(name);
+        while let Some(t) = target.peek() {
+            match (*t.name).cmp(name) {
+                std::cmp::Ordering::Less => out.extend_from_slice(&t.encoded),
+                std::cmp::Ordering::Equal => return false,
+                std::cmp::Ordering::Greater => break,
+            }
+            target.next();
+        }
+        Labels::encode_label_into(out, name, value);
+    }
+    for t in target {
+        out.extend_from_slice(&t.encoded);
+    }
+    true
+}
+
+/// [`build_fast`] in one pass over the parser's labels, for the common case where they come
+/// sorted: no pairs are collected. Returns false (`out` then holds garbage) when they are not
+/// sorted or need [`build_fast`]'s fallback.
+fn build_streamed<'x>(
+    metric: &str,
+    labels: impl Iterator<Item = (&'x str, Cow<'x, str>)>,
+    target: &[TargetField],
+    out: &mut Vec<u8>,
+) -> bool {
+    struct Merge<'t, 'o> {
+        target: &'t [TargetField],
+        next: usize,
+        out: &'o mut Vec<u8>,
+    }
+    impl Merge<'_, '_> {
+        /// Emits the target labels below `name`, then `name`; false on a conflict.
+        fn emit(&mut self, name: &str, value: &str) -> bool {
+            if value.is_empty() {
+                return false;
+            }
+            while let Some(t) = self.target.get(self.next) {
+                match (*t.name).cmp(name) {
+                    std::cmp::Ordering::Less => self.out.extend_from_slice(&t.encoded),
+                    std::cmp::Ordering::Equal => return false,
+                    std::cmp::Ordering::Greater => break,
+                }
+                self.next += 1;
+            }
+            Labels::encode_label_into(self.out, name, value);
+            true
+        }
+    }
+    out.clear();
+    let mut merge = Merge { target, next: 0, out };
+    let mut name_pending = true;
+    let mut last: Option<&'x str> = None;
+    for (name, value) in labels {
+        if last.is_some_and(|l| l >= name) {
+            return false;
+        }
+        if name_pending && METRIC_NAME <= name {
+            if METRIC_NAME == name || !merge.emit(METRIC_NAME, metric) {
+                return false;
+            }
+            name_pending = false;
+        }
+        if !merge.emit(name, &value) {
+            return false;
+        }
+        last = Some(name);
+    }
+    if name_pending && !merge.emit(METRIC_NAME, metric) {
+        return false;
+    }
+    for t in &target[merge.next..] {
+        merge.out.extend_from_slice(&t.encoded);
+    }
+    true
+}
+
+/// An empty vector of borrowed pairs reusing `v`'s allocation for another lifetime (the pairs of
+/// each sample borrow the parser only until it advances).
+// `filter` would keep the old lifetime: the `filter_map` is what changes the element type (the
+// in-place collect then reuses the allocation).
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'b>(mut v: Vec<(&str, Cow<'_, str>)>) -> Vec<(&'b str, Cow<'b, str>)> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+/// A sample's final labels under `settings`: packed into `encoded` (`Ok(None)`) when
+/// [`build_fast`] applies, else built by [`sample_labels`] (`Ok(Some)`); `Err(())` when metric
+/// relabeling drops the series.
+fn final_labels(
+    pairs: &mut [(&str, Cow<'_, str>)],
+    target: &Labels,
+    fields: &[TargetField],
+    settings: &JobSettings,
+    encoded: &mut Vec<u8>,
+) -> Result<Option<Labels>, ()> {
+    if settings.metric_relabel_rules.is_empty() && build_fast(pairs, fields, encoded) {
+        return Ok(None);
+    }
+    sample_labels(pairs.iter().map(|(n, v)| (*n, v.as_ref())), target, settings).map(Some).ok_or(())
+}
+
 /// Counts of one scrape, for the report series.
 #[derive(Debug, Default)]
 struct ScrapeCounts {
@@ -323,6 +468,8 @@ pub(crate) struct ScrapeLoop {
     report_labels: Vec<Labels>,
     /// How many report series the last scrape sent (they go stale when the loop ends).
     reported: usize,
+    /// The target's public labels, decoded once for [`build_fast`].
+    target_fields: Vec<TargetField>,
     /// Capacity hint for the next body.
     last_body_size: usize,
 }
@@ -345,7 +492,9 @@ impl ScrapeLoop {
                 labels
             })
             .collect();
+        let target_fields = target_fields(&target.public_labels);
         ScrapeLoop {
+            target_fields,
             target,
             state,
             settings,
@@ -413,19 +562,24 @@ impl ScrapeLoop {
             Err(_) => 0,
         };
 
-        let mut batch = Vec::with_capacity(self.cache.len() + self.report_labels.len());
+        let mut batch = Vec::with_capacity(self.cache.series_count() + self.report_labels.len());
         let mut counts = ScrapeCounts::default();
+        let mut scraped = None;
         let result = fetched.and_then(|(body, content_type)| {
             self.last_body_size = body.len();
-            self.append(&body, content_type.as_deref(), timestamp, &settings, &mut batch, &mut counts)
+            let format = Format::from_content_type(content_type.as_deref());
+            let appended = self.append(&body, format, timestamp, &settings, &mut batch, &mut counts);
+            scraped = Some((body, format));
+            appended
         });
-        let stale = match &result {
+        let mut stale = match &result {
             Ok(()) => self.cache.finish_success(timestamp),
             Err(_) => {
                 batch.clear();
                 self.cache.finish_failure(timestamp)
             }
         };
+        self.recover_stale_labels(&mut stale);
         // Prometheus reports the time until the end of the append.
         let duration = started.elapsed();
         let delivered = batch.len() as u64;
@@ -465,7 +619,19 @@ impl ScrapeLoop {
         if let Some(error) = &failure {
             tracing::warn!(job = %settings.job_name, target = %self.target.url, error = %error, "scrape failed");
         }
-        self.fanout.send(&batch);
+        self.fanout.send_owned(batch);
+        // The body of a successful scrape stays (compressed) for the staleness markers of
+        // series that later scrapes lack, unless the kept one already holds all its series;
+        // jobs with metric relabeling keep labels instead.
+        if failure.is_none() {
+            if !settings.metric_relabel_rules.is_empty() {
+                self.cache.set_previous(None);
+            } else if !self.cache.previous_covers_last_scrape()
+                && let Some((body, format)) = scraped
+            {
+                self.cache.set_previous(PreviousBody::new(&body, format, Arc::clone(&settings)));
+            }
+        }
         self.metrics.record_scrape(
             &settings.job_name,
             failure.as_ref().map(ScrapeFailure::reason),
@@ -498,7 +664,27 @@ impl ScrapeLoop {
         let request = http_client::apply_auth(request, &settings.http).await.map_err(ScrapeFailure::Auth)?;
         let limit = settings.limits.body_size;
         let hint = self.last_body_size;
+        let plain = settings.plain_client.as_ref().filter(|_| self.target.url.scheme() == "http");
         let exchange = async move {
+            // Plain http: through the lean client (see `plain_http`); reqwest only for a
+            // redirect.
+            let request = match plain {
+                Some(client) => {
+                    let Some(fallback) = request.try_clone() else {
+                        return Err(ScrapeFailure::Http("the scrape request cannot be repeated".into()));
+                    };
+                    let built = request.build().map_err(|e| ScrapeFailure::Http(error_chain(&e)))?;
+                    match plain_http::fetch(client, &built, limit, hint, error_chain).await {
+                        Ok(PlainResponse::Body(body, content_type)) => return Ok((body, content_type)),
+                        Ok(PlainResponse::Redirect) => fallback,
+                        Err(PlainError::Request(message)) => return Err(ScrapeFailure::Http(message)),
+                        Err(PlainError::Status(status)) => return Err(ScrapeFailure::Status(status)),
+                        Err(PlainError::BodySizeLimit) => return Err(ScrapeFailure::BodySizeLimit),
+                        Err(e @ PlainError::Gzip(_)) => return Err(ScrapeFailure::Http(e.to_string())),
+                    }
+                }
+                None => request,
+            };
             let to_failure = |e: reqwest::Error| {
                 if e.is_timeout() {
                     ScrapeFailure::Timeout(timeout)
@@ -528,17 +714,84 @@ impl ScrapeLoop {
         }
     }
 
+    /// Adds to `stale` the labels of the series the cache marked stale without stored labels,
+    /// rebuilt from the previous successful scrape's body (which produced them all).
+    fn recover_stale_labels(&mut self, stale: &mut Vec<Labels>) {
+        let unresolved = self.cache.take_unresolved();
+        if unresolved.is_empty() {
+            return;
+        }
+        let Some(previous) = self.cache.previous() else {
+            tracing::warn!(target = %self.target.url, series = unresolved.len(), "no previous scrape to take the labels of vanished series from; their staleness markers are lost");
+            return;
+        };
+        let body = match previous.body() {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::warn!(target = %self.target.url, %error, series = unresolved.len(), "cannot decompress the previous scrape; the staleness markers of vanished series are lost");
+                return;
+            }
+        };
+        let mut wanted: HashSet<u64> = unresolved.into_iter().collect();
+        let mut parser = Parser::new(&body, previous.format);
+        let mut spare: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(16);
+        let mut encoded = Vec::with_capacity(256);
+        let streamed = previous.settings.metric_relabel_rules.is_empty();
+        while !wanted.is_empty() && matches!(parser.advance(), Ok(true)) {
+            let built = if streamed
+                && build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded)
+            {
+                Ok(None)
+            } else {
+                let mut pairs = recycle(std::mem::take(&mut spare));
+                pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
+                pairs.extend(parser.labels());
+                let built = final_labels(
+                    &mut pairs,
+                    &self.target.public_labels,
+                    &self.target_fields,
+                    &previous.settings,
+                    &mut encoded,
+                );
+                spare = recycle(pairs);
+                built
+            };
+            let labels = match built {
+                Ok(None) => {
+                    if !wanted.remove(&self.cache.hash_encoded(&encoded)) {
+                        continue;
+                    }
+                    Labels::from_encoded(&encoded)
+                }
+                Ok(Some(labels)) => {
+                    if !wanted.remove(&self.cache.hash_labels(&labels)) {
+                        continue;
+                    }
+                    labels
+                }
+                Err(()) => continue,
+            };
+            stale.push(labels);
+        }
+        if !wanted.is_empty() {
+            tracing::debug!(target = %self.target.url, series = wanted.len(), "vanished series not found in the previous scrape");
+        }
+    }
+
     /// Parses `body` into `batch`. On error the caller discards the batch.
     fn append(
         &mut self,
         body: &[u8],
-        content_type: Option<&str>,
+        format: Format,
         timestamp: i64,
         settings: &JobSettings,
         batch: &mut Vec<Series>,
         counts: &mut ScrapeCounts,
     ) -> Result<(), ScrapeFailure> {
-        let mut parser = Parser::new(body, Format::from_content_type(content_type));
+        let mut parser = Parser::new(body, format);
+        if settings.metric_relabel_rules.is_empty() {
+            return self.append_built(&mut parser, timestamp, settings, batch, counts);
+        }
         let mut sample_limit_exceeded = false;
         let track_explicit = settings.track_timestamps_staleness;
         while parser.advance().map_err(ScrapeFailure::Parse)? {
@@ -608,15 +861,174 @@ impl ScrapeLoop {
         Ok(())
     }
 
+    /// Parses into `batch` for a job without metric relabeling: each sample's final labels are
+    /// built afresh and found in the cache by their hash (see the cache's module docs).
+    fn append_built(
+        &mut self,
+        parser: &mut Parser<'_>,
+        timestamp: i64,
+        settings: &JobSettings,
+        batch: &mut Vec<Series>,
+        counts: &mut ScrapeCounts,
+    ) -> Result<(), ScrapeFailure> {
+        let mut sample_limit_exceeded = false;
+        let track_explicit = settings.track_timestamps_staleness;
+        let mut spare: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(16);
+        let mut encoded: Vec<u8> = Vec::with_capacity(256);
+        while parser.advance().map_err(ScrapeFailure::Parse)? {
+            counts.total += 1;
+            let explicit = if settings.honor_timestamps { parser.timestamp_ms() } else { None };
+            let built =
+                if build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded) {
+                    Ok(None)
+                } else {
+                    let mut pairs = recycle(std::mem::take(&mut spare));
+                    pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
+                    pairs.extend(parser.labels());
+                    let built = final_labels(
+                        &mut pairs,
+                        &self.target.public_labels,
+                        &self.target_fields,
+                        settings,
+                        &mut encoded,
+                    );
+                    spare = recycle(pairs);
+                    built
+                };
+            let (hash, mut labels) = match built {
+                Ok(None) => (self.cache.hash_encoded(&encoded), None),
+                Ok(Some(labels)) => (self.cache.hash_labels(&labels), Some(labels)),
+                // Not without metric relabeling, but an empty label set is dropped too.
+                Err(()) => continue,
+            };
+            if !self.cache.touch(hash) {
+                // New to the cache: check the labels once.
+                let labels = labels.get_or_insert_with(|| Labels::from_encoded(&encoded));
+                if labels.metric_name().is_none() {
+                    return Err(ScrapeFailure::MissingMetricName);
+                }
+                if !labels_are_valid(labels, settings.name_validation) {
+                    return Err(ScrapeFailure::InvalidLabels(labels.to_string()));
+                }
+                verify_label_limits(labels, &settings.limits)?;
+            }
+            // Prometheus counts every sample left after relabeling, duplicates included.
+            counts.added += 1;
+            // Two lines for one series at the scrape's timestamp: keep the first.
+            if explicit.is_none() && self.cache.is_present(hash) {
+                counts.duplicate_timestamp += 1;
+                continue;
+            }
+            counts.appended += 1;
+            if settings.limits.sample > 0 && counts.appended > settings.limits.sample {
+                sample_limit_exceeded = true;
+                continue;
+            }
+            let sample_ts = explicit.unwrap_or(timestamp);
+            if sample_ts > timestamp.saturating_add(MAX_AHEAD_MS) {
+                counts.too_far_in_future += 1;
+                continue;
+            }
+            let track = explicit.is_none() || track_explicit;
+            match self.cache.admit_built(hash, sample_ts, timestamp, track) {
+                BuiltAdmission::Accepted { new } => {
+                    if new {
+                        counts.series_added += 1;
+                    }
+                    let labels = labels.unwrap_or_else(|| Labels::from_encoded(&encoded));
+                    let sample = Sample { timestamp_ms: sample_ts, value: parser.value() };
+                    batch.push(Series::new(labels, vec![sample]));
+                }
+                BuiltAdmission::DuplicateTimestamp => counts.duplicate_timestamp += 1,
+                BuiltAdmission::OutOfOrder => counts.out_of_order += 1,
+            }
+        }
+        if sample_limit_exceeded {
+            return Err(ScrapeFailure::SampleLimit);
+        }
+        Ok(())
+    }
+
     /// The loop is ending: every series it produced, report series included, goes stale.
     fn end_of_run_staleness(&mut self) {
         let timestamp = model::now_ms();
         let stale = Sample { timestamp_ms: timestamp, value: model::stale_nan() };
-        let mut batch: Vec<Series> =
-            self.cache.finish_failure(timestamp).into_iter().map(|l| Series::new(l, vec![stale])).collect();
+        let mut labels = self.cache.finish_failure(timestamp);
+        self.recover_stale_labels(&mut labels);
+        let mut batch: Vec<Series> = labels.into_iter().map(|l| Series::new(l, vec![stale])).collect();
         batch.extend(
             self.report_labels.iter().take(self.reported).map(|l| Series::new(l.clone(), vec![stale])),
         );
-        self.fanout.send(&batch);
+        self.fanout.send_owned(batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::scrape::config::ScrapeConfig;
+
+    fn settings(honor_labels: bool) -> Arc<JobSettings> {
+        let yaml =
+            format!("job_name: j\nhonor_labels: {honor_labels}\nstatic_configs: [{{targets: ['x:1']}}]\n");
+        let cfg: ScrapeConfig = yaml_serde::from_str(&yaml).unwrap();
+        super::super::job::ScrapeJob::from_config(&cfg, &crate::config::GlobalConfig::default())
+            .unwrap()
+            .settings
+    }
+
+    /// Every sample's labels through the one-pass builder, then the sorting one, then the
+    /// general path: the first that applies must give what the general path gives.
+    #[test]
+    fn fast_label_builders_agree_with_the_general_path() {
+        let body = concat!(
+            "a{b=\"1\",c=\"2\"} 1\n",
+            "a{c=\"2\",b=\"1\"} 1\n",
+            "A_upper{Zed=\"z\",b=\"1\"} 1\n",
+            "m{instance=\"mine\",b=\"1\"} 1\n",
+            "m{job=\"\",b=\"1\"} 1\n",
+            "m{z=\"\"} 1\n",
+            "e{v=\"q\\\"uote\\\\back\\nnl\"} 1\n",
+            "u{v=\"ünï\"} 1\n",
+            "# TYPE h histogram\n",
+            "h_bucket{le=\"1\"} 1\n",
+            "h_bucket{x=\"y\",le=\"+Inf\"} 1\n",
+            "w{zz=\"1\",aa=\"2\",mm=\"3\"} 1\n",
+            "{\"dotted.name\",\"x.y\"=\"1\"} 1\n",
+        );
+        let target = Labels::from_pairs([("instance", "x:1"), ("job", "j"), ("team", "t")]);
+        let fields = target_fields(&target);
+        for honor in [false, true] {
+            let settings = settings(honor);
+            let mut parser = Parser::new(body.as_bytes(), Format::PrometheusText);
+            let mut samples = 0;
+            let mut encoded = Vec::new();
+            while parser.advance().unwrap() {
+                samples += 1;
+                let mut pairs: Vec<(&str, Cow<'_, str>)> =
+                    vec![(METRIC_NAME, Cow::Borrowed(parser.metric_name()))];
+                pairs.extend(parser.labels());
+                let general = sample_labels(pairs.iter().map(|(n, v)| (*n, v.as_ref())), &target, &settings);
+                let streamed = build_streamed(parser.metric_name(), parser.labels(), &fields, &mut encoded)
+                    .then(|| Labels::from_encoded(&encoded));
+                let fast =
+                    build_fast(&mut pairs, &fields, &mut encoded).then(|| Labels::from_encoded(&encoded));
+                let line = parser.line();
+                if let Some(streamed) = &streamed {
+                    assert_eq!(Some(streamed), general.as_ref(), "line {line}, honor_labels {honor}");
+                }
+                if let Some(fast) = &fast {
+                    assert_eq!(Some(fast), general.as_ref(), "line {line}, honor_labels {honor}");
+                }
+                // Sorted input takes the one-pass path; a conflict takes neither.
+                match line {
+                    1 | 3 | 7 | 8 | 10 => assert!(streamed.is_some(), "line {line}"),
+                    2 | 12 => assert!(streamed.is_none() && fast.is_some(), "line {line}"),
+                    4..=6 => assert!(streamed.is_none() && fast.is_none(), "line {line}"),
+                    _ => {}
+                }
+            }
+            assert_eq!(samples, 12);
+        }
     }
 }

@@ -27,6 +27,8 @@ struct Page {
     gzip: bool,
     /// The Authorization header the page demands (401 otherwise).
     required_auth: Option<String>,
+    /// Answer `302 Found` to this location instead.
+    redirect: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +74,10 @@ async fn handle(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) 
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let mut out = HeaderMap::new();
+    if let Some(location) = &page.redirect {
+        out.insert("location", location.parse().unwrap());
+        return (StatusCode::FOUND, out).into_response();
+    }
     out.insert("content-type", "text/plain; version=0.0.4".parse().unwrap());
     let body = if page.gzip {
         out.insert("content-encoding", "gzip".parse().unwrap());
@@ -370,7 +376,10 @@ async fn body_size_limit_applies_to_the_decompressed_body() {
     let body: String =
         (0..2000).map(|i| format!("some_metric_with_a_long_name{{index=\"{i}\"}} 1\n")).collect();
     assert!(body.len() > 64 * 1024);
-    exporter.set_page("/metrics", Page { body: body.into_bytes(), gzip: true, required_auth: None });
+    exporter.set_page(
+        "/metrics",
+        Page { body: body.into_bytes(), gzip: true, required_auth: None, redirect: None },
+    );
     let (mut manager, sink, metrics) = manager();
     manager.apply_jobs(vec![
         job(&format!("job_name: small\nscrape_interval: 500ms\nbody_size_limit: 32KB\nstatic_configs: [{{targets: ['{addr}']}}]\n")),
@@ -413,6 +422,91 @@ async fn staleness_when_a_series_vanishes() {
     sink.clear();
     wait_for(&sink, "another scrape", |b| b.iter().any(|x| has_up(x, 1.0, &[]))).await;
     assert!(sink.all().iter().all(|s| s.labels.metric_name() != Some("b")));
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn vanished_series_get_their_labels_from_the_kept_body() {
+    let (exporter, addr) = start_exporter().await;
+    // Unsorted labels, an escaped value, a normalised `le`, a label the target also has.
+    let first = "a{z=\"1\",b=\"x\\\"y\"} 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1\nc{team=\"mine\"} 3\n";
+    exporter.set("/metrics", first);
+    let (mut manager, sink, _) = manager();
+    let config = format!(
+        "job_name: k\nscrape_interval: 200ms\nstatic_configs: [{{targets: ['{addr}'], labels: {{team: t}}}}]\n"
+    );
+    manager.apply_jobs(vec![job(&config)]);
+    let is_stale = |s: &Series| is_stale_nan(s.samples[0].value);
+    wait_for(&sink, "two scrapes of the first body", |b| {
+        b.iter().filter(|x| has_up(x, 1.0, &[])).count() >= 2
+    })
+    .await;
+    let mut live: Vec<Labels> =
+        sink.all().iter().filter(|s| !is_stale(s)).map(|s| s.labels.clone()).collect();
+    live.sort();
+    live.dedup();
+    // `d` is new, so this body replaces the kept one; the vanished series come from the first.
+    exporter.set("/metrics", "c{team=\"mine\"} 3\nd{q=\"1\"} 4\n");
+    wait_for(&sink, "a and the histogram going stale", |b| {
+        b.iter().flatten().filter(|s| is_stale(s) && s.labels.metric_name() != Some("up")).count() >= 5
+    })
+    .await;
+    let stale: Vec<Labels> = sink.all().iter().filter(|s| is_stale(s)).map(|s| s.labels.clone()).collect();
+    for name in ["a", "h_bucket", "h_count", "h_sum"] {
+        let expected: Vec<&Labels> = live.iter().filter(|l| l.metric_name() == Some(name)).collect();
+        for labels in &expected {
+            assert!(stale.contains(labels), "no marker for {labels}: {stale:?}");
+        }
+        assert_eq!(stale.iter().filter(|l| l.metric_name() == Some(name)).count(), expected.len());
+    }
+    let a = live.iter().find(|l| l.metric_name() == Some("a")).unwrap();
+    assert_eq!((a.get("b"), a.get("team"), a.get("z")), (Some("x\"y"), Some("t"), Some("1")));
+    assert!(stale.iter().all(|l| l.metric_name() != Some("c")));
+    // `d` vanishes: its labels come from the second body.
+    sink.clear();
+    exporter.set("/metrics", "c{team=\"mine\"} 3\n");
+    wait_for(&sink, "d going stale", |b| {
+        b.iter().flatten().any(|s| is_stale(s) && s.labels.metric_name() == Some("d"))
+    })
+    .await;
+    let d = sink.all().into_iter().find(|s| is_stale(s) && s.labels.metric_name() == Some("d")).unwrap();
+    assert_eq!(d.labels.get("q"), Some("1"));
+    assert_eq!(d.labels.get("team"), Some("t"));
+    // The job goes away: `c` (with its exported label) goes stale too.
+    sink.clear();
+    manager.apply_jobs(vec![]);
+    wait_for(&sink, "c going stale", |b| {
+        b.iter().flatten().any(|s| is_stale(s) && s.labels.metric_name() == Some("c"))
+    })
+    .await;
+    let c = sink.all().into_iter().find(|s| is_stale(s) && s.labels.metric_name() == Some("c")).unwrap();
+    assert_eq!((c.labels.get("team"), c.labels.get("exported_team")), (Some("t"), Some("mine")));
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn redirects_are_followed_unless_disabled() {
+    let (exporter, addr) = start_exporter().await;
+    exporter.set_page("/metrics", Page { redirect: Some("/real".into()), ..Default::default() });
+    exporter.set("/real", "m 7\n");
+    let (mut manager, sink, _) = manager();
+    manager.apply_jobs(vec![job(&format!(
+        "job_name: r\nscrape_interval: 200ms\nstatic_configs: [{{targets: ['{addr}']}}]\n"
+    ))]);
+    wait_for(&sink, "the redirected page", |b| b.iter().any(|x| find(x, "m", &[]).is_some())).await;
+    let batch = sink.batches().into_iter().find(|x| find(x, "m", &[]).is_some()).unwrap();
+    assert_eq!(find(&batch, "m", &[]).unwrap().samples[0].value, 7.0);
+    assert!(has_up(&batch, 1.0, &[]));
+    let paths: Vec<String> = exporter.requests().into_iter().map(|r| r.path).collect();
+    assert!(paths.windows(2).any(|w| w == ["/metrics", "/real"]), "{paths:?}");
+    manager.shutdown().await;
+
+    let (mut manager, sink, _) = self::manager();
+    manager.apply_jobs(vec![job(&format!(
+        "job_name: r\nscrape_interval: 200ms\nfollow_redirects: false\nstatic_configs: [{{targets: ['{addr}']}}]\n"
+    ))]);
+    wait_for(&sink, "a failed scrape", |b| b.iter().any(|x| has_up(x, 0.0, &[]))).await;
+    assert!(sink.all().iter().all(|s| s.labels.metric_name() != Some("m")));
     manager.shutdown().await;
 }
 
@@ -694,8 +788,12 @@ async fn scrapes_of_many_targets_are_spread_over_the_interval() {
 async fn basic_auth_with_password_file_reaches_the_server() {
     let (exporter, addr) = start_exporter().await;
     // base64("user:s3cret")
-    let page =
-        Page { body: b"m 1\n".to_vec(), gzip: false, required_auth: Some("Basic dXNlcjpzM2NyZXQ=".into()) };
+    let page = Page {
+        body: b"m 1\n".to_vec(),
+        gzip: false,
+        required_auth: Some("Basic dXNlcjpzM2NyZXQ=".into()),
+        redirect: None,
+    };
     exporter.set_page("/metrics", page);
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good");
