@@ -45,7 +45,8 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Prometheus 3's delayed `__name__` removal (`promql-delayed-name-removal`): the metric
     /// name is dropped when the result leaves the engine rather than where an operation drops
-    /// it. On by default, as in Prometheus's own PromQL test suite.
+    /// it. Off by default, as in a Prometheus server (a feature flag there); the promqltest
+    /// runner turns it on, as Prometheus's own test suite does.
     pub delayed_name_removal: bool,
     /// The step of a subquery written without one (`x[1h:]`): the default evaluation interval,
     /// 1 m.
@@ -58,7 +59,7 @@ impl Default for EngineOptions {
             lookback_delta: Duration::from_secs(300),
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
-            delayed_name_removal: true,
+            delayed_name_removal: false,
             default_subquery_step: Duration::from_secs(60),
         }
     }
