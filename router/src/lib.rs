@@ -18,6 +18,7 @@
 //! - [`datasource`]: what rules evaluate against: the embedded engine or a remote
 //!   Prometheus-compatible query API, behind one [`datasource::Datasource`] interface.
 //! - [`config`]: the router's configuration file.
+//! - [`rules`]: Prometheus rule files (data model, loader, `harrier rules check`).
 //! - [`run`]: the `harrier router` lifecycle (store, API, retention, reload, shutdown).
 
 pub mod api;
@@ -26,5 +27,6 @@ pub mod datasource;
 pub mod histogram;
 pub mod promql;
 pub mod promqltest;
+pub mod rules;
 pub mod run;
 pub mod store;
