@@ -35,8 +35,8 @@ mod tests;
 
 use crate::datasource::{RemoteDatasource, RemoteDatasourceConfig};
 use crate::promql::EngineOptions;
-use harrier_telemetry::config_diagnostic::Diagnostic;
-use harrier_telemetry::config_diagnostic::locate::{self, FieldPath, Position};
+use harrier_telemetry::config_diagnostic::locate::{self, FieldPath};
+use harrier_telemetry::config_diagnostic::{self, Diagnostic};
 use harrier_telemetry::duration::{ByteSize, PromDuration};
 use harrier_telemetry::http_client::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
 use serde::Deserialize;
@@ -407,43 +407,7 @@ fn join_dir(dir: Option<&Path>, path: &str) -> String {
     }
 }
 
-/// A yaml_serde error as a diagnostic: the position of the field's key when it is known
-/// (errors raised after reading a value point at the enclosing mapping), the field path, and
-/// the message without yaml_serde's own path prefix and position suffix.
+/// A yaml_serde error as a diagnostic (see [`config_diagnostic::yaml_diagnostic`]).
 fn yaml_error(text: &str, origin: &str, path: &FieldPath, err: &yaml_serde::Error) -> ConfigError {
-    let mut position = err.location().map(|l| Position { line: l.line(), column: l.column() });
-    if let Some(key) = locate::locate_exact(text, path)
-        && position.is_none_or(|p| (p.line, p.column) < (key.line, key.column))
-    {
-        position = Some(key);
-    }
-    let message = bare_message(&err.to_string());
-    let mut field = path.clone();
-    // serde_path_to_error steps into an unknown key: report the mapping that does not allow it.
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((name, _)) = rest.split_once('`')
-        && field.0.last() == Some(&locate::Segment::Key(name.to_string()))
-    {
-        field.0.pop();
-    }
-    ConfigError::Invalid(Box::new(Diagnostic { origin: origin.to_string(), position, field, message }))
-}
-
-fn bare_message(display: &str) -> String {
-    let mut text = display.to_string();
-    if let Some(at) = text.find(" at line ") {
-        let rest = &text[at + " at line ".len()..];
-        if rest.split(" column ").count() == 2
-            && rest.chars().all(|c| c.is_ascii_digit() || c == ' ' || c.is_ascii_lowercase())
-        {
-            text.truncate(at);
-        }
-    }
-    if let Some((head, tail)) = text.split_once(": ")
-        && !head.is_empty()
-        && head.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '?'))
-    {
-        text = tail.to_string();
-    }
-    text
+    ConfigError::Invalid(Box::new(config_diagnostic::yaml_diagnostic(text, origin, path, err)))
 }

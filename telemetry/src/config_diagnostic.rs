@@ -32,3 +32,45 @@ impl fmt::Display for Diagnostic {
         write!(f, ": {}", self.message)
     }
 }
+
+/// A yaml_serde error as a diagnostic: the position of the field's key when it is known
+/// (errors raised after reading a value point at the enclosing mapping), the field path, and
+/// the message without yaml_serde's own path prefix and position suffix.
+pub fn yaml_diagnostic(text: &str, origin: &str, path: &FieldPath, err: &yaml_serde::Error) -> Diagnostic {
+    let mut position = err.location().map(|l| Position { line: l.line(), column: l.column() });
+    if let Some(key) = locate::locate_exact(text, path)
+        && position.is_none_or(|p| (p.line, p.column) < (key.line, key.column))
+    {
+        position = Some(key);
+    }
+    let message = bare_message(&err.to_string());
+    let mut field = path.clone();
+    // serde_path_to_error steps into an unknown key: report the mapping that does not allow it.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, _)) = rest.split_once('`')
+        && field.0.last() == Some(&locate::Segment::Key(name.to_string()))
+    {
+        field.0.pop();
+    }
+    Diagnostic { origin: origin.to_string(), position, field, message }
+}
+
+/// yaml_serde's message without its field-path prefix and position suffix.
+fn bare_message(display: &str) -> String {
+    let mut text = display.to_string();
+    if let Some(at) = text.find(" at line ") {
+        let rest = &text[at + " at line ".len()..];
+        if rest.split(" column ").count() == 2
+            && rest.chars().all(|c| c.is_ascii_digit() || c == ' ' || c.is_ascii_lowercase())
+        {
+            text.truncate(at);
+        }
+    }
+    if let Some((head, tail)) = text.split_once(": ")
+        && !head.is_empty()
+        && head.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '?'))
+    {
+        text = tail.to_string();
+    }
+    text
+}

@@ -1,4 +1,5 @@
 use super::*;
+use harrier_telemetry::config_diagnostic::Position;
 use std::time::Duration;
 
 fn diagnostic(yaml: &str) -> Diagnostic {

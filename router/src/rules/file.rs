@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use harrier_telemetry::config_diagnostic::Diagnostic;
-use harrier_telemetry::config_diagnostic::locate::{self, FieldPath, Position};
+use harrier_telemetry::config_diagnostic::locate::{self, FieldPath};
+use harrier_telemetry::config_diagnostic::{self, Diagnostic};
 use harrier_telemetry::duration::PromDuration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -246,41 +246,7 @@ pub fn resolve_rule_files(
     Ok(files)
 }
 
-/// A yaml_serde error as a diagnostic (the same shape as the router config's): the position
-/// of the field's key when known, the field path, the message without yaml_serde's prefix.
+/// A yaml_serde error as a diagnostic (see [`config_diagnostic::yaml_diagnostic`]).
 fn yaml_error(text: &str, origin: &str, path: &FieldPath, err: &yaml_serde::Error) -> RulesError {
-    let mut position = err.location().map(|l| Position { line: l.line(), column: l.column() });
-    if let Some(key) = locate::locate_exact(text, path)
-        && position.is_none_or(|p| (p.line, p.column) < (key.line, key.column))
-    {
-        position = Some(key);
-    }
-    let message = bare_message(&err.to_string());
-    let mut field = path.clone();
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((name, _)) = rest.split_once('`')
-        && field.0.last() == Some(&locate::Segment::Key(name.to_string()))
-    {
-        field.0.pop();
-    }
-    RulesError::Invalid(Box::new(Diagnostic { origin: origin.to_string(), position, field, message }))
-}
-
-fn bare_message(display: &str) -> String {
-    let mut text = display.to_string();
-    if let Some(at) = text.find(" at line ") {
-        let rest = &text[at + " at line ".len()..];
-        if rest.split(" column ").count() == 2
-            && rest.chars().all(|c| c.is_ascii_digit() || c == ' ' || c.is_ascii_lowercase())
-        {
-            text.truncate(at);
-        }
-    }
-    if let Some((head, tail)) = text.split_once(": ")
-        && !head.is_empty()
-        && head.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '?'))
-    {
-        text = tail.to_string();
-    }
-    text
+    RulesError::Invalid(Box::new(config_diagnostic::yaml_diagnostic(text, origin, path, err)))
 }
