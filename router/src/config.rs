@@ -38,7 +38,7 @@ use crate::promql::EngineOptions;
 use harrier_telemetry::config_diagnostic::locate::{self, FieldPath};
 use harrier_telemetry::config_diagnostic::{self, Diagnostic};
 use harrier_telemetry::duration::{ByteSize, PromDuration};
-use harrier_telemetry::http_client::{Authorization, BasicAuth, HttpClientConfig, TlsConfig};
+use harrier_telemetry::http_client::HttpClientConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -152,42 +152,16 @@ pub struct DatasourceConfig {
     pub timeout: Option<PromDuration>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    #[serde(default)]
-    pub authorization: Option<Authorization>,
-    #[serde(default)]
-    pub bearer_token: Option<String>,
-    #[serde(default)]
-    pub bearer_token_file: Option<String>,
-    #[serde(default)]
-    pub tls_config: Option<TlsConfig>,
-    #[serde(default)]
-    pub proxy_url: Option<String>,
-    #[serde(default)]
-    pub follow_redirects: Option<bool>,
-    #[serde(default)]
-    pub enable_http2: Option<bool>,
+    /// Authentication, TLS and proxy settings: Prometheus's `http_config`, as the agent's
+    /// scrape and remote_write sections take them.
+    #[serde(flatten)]
+    pub http: HttpClientConfig,
 }
 
 impl DatasourceConfig {
-    fn http_client(&self) -> HttpClientConfig {
-        HttpClientConfig {
-            basic_auth: self.basic_auth.clone(),
-            authorization: self.authorization.clone(),
-            bearer_token: self.bearer_token.clone(),
-            bearer_token_file: self.bearer_token_file.clone(),
-            tls_config: self.tls_config.clone(),
-            proxy_url: self.proxy_url.clone(),
-            follow_redirects: self.follow_redirects,
-            enable_http2: self.enable_http2,
-            ..HttpClientConfig::default()
-        }
-    }
-
     /// Whether any remote-only setting is present.
     fn has_remote_settings(&self) -> bool {
-        self.url.is_some() || !self.headers.is_empty() || self.http_client() != HttpClientConfig::default()
+        self.url.is_some() || !self.headers.is_empty() || self.http != HttpClientConfig::default()
     }
 }
 
@@ -212,7 +186,7 @@ impl RouterConfig {
             url: ds.url.clone().unwrap_or_default(),
             timeout: ds.timeout.unwrap_or(self.query.timeout).as_duration(),
             headers: ds.headers.clone(),
-            http: ds.http_client(),
+            http: ds.http.clone(),
         })
     }
 }
@@ -340,16 +314,16 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
 
 /// prometheus/common's rule: one way to authenticate, one source per secret.
 fn check_auth(ds: &DatasourceConfig) -> Result<(), (&'static str, &'static str)> {
-    if ds.bearer_token.is_some() && ds.bearer_token_file.is_some() {
+    if ds.http.bearer_token.is_some() && ds.http.bearer_token_file.is_some() {
         return Err((
             "bearer_token_file",
             "at most one of bearer_token & bearer_token_file must be configured",
         ));
     }
     let methods = [
-        ds.basic_auth.is_some(),
-        ds.authorization.is_some(),
-        ds.bearer_token.is_some() || ds.bearer_token_file.is_some(),
+        ds.http.basic_auth.is_some(),
+        ds.http.authorization.is_some(),
+        ds.http.bearer_token.is_some() || ds.http.bearer_token_file.is_some(),
     ];
     if methods.iter().filter(|m| **m).count() > 1 {
         return Err((
@@ -357,13 +331,13 @@ fn check_auth(ds: &DatasourceConfig) -> Result<(), (&'static str, &'static str)>
             "at most one of basic_auth, authorization & bearer_token must be configured",
         ));
     }
-    if let Some(basic) = &ds.basic_auth
+    if let Some(basic) = &ds.http.basic_auth
         && basic.password.is_some()
         && basic.password_file.is_some()
     {
         return Err(("basic_auth", "at most one of basic_auth password & password_file must be configured"));
     }
-    if let Some(auth) = &ds.authorization
+    if let Some(auth) = &ds.http.authorization
         && auth.credentials.is_some()
         && auth.credentials_file.is_some()
     {
@@ -382,15 +356,15 @@ fn resolve_files(ds: &mut DatasourceConfig, dir: Option<&Path>) {
             *path = join_dir(dir, path);
         }
     };
-    join(&mut ds.bearer_token_file);
-    if let Some(basic) = &mut ds.basic_auth {
+    join(&mut ds.http.bearer_token_file);
+    if let Some(basic) = &mut ds.http.basic_auth {
         join(&mut basic.password_file);
         join(&mut basic.username_file);
     }
-    if let Some(auth) = &mut ds.authorization {
+    if let Some(auth) = &mut ds.http.authorization {
         join(&mut auth.credentials_file);
     }
-    if let Some(tls) = &mut ds.tls_config {
+    if let Some(tls) = &mut ds.http.tls_config {
         join(&mut tls.ca_file);
         join(&mut tls.cert_file);
         join(&mut tls.key_file);

@@ -129,7 +129,10 @@ fn relative_paths_join_the_config_directory() {
     .unwrap();
     let config = load_file(&file).unwrap().config;
     assert_eq!(config.storage.path, Some(dir.path().join("data").display().to_string()));
-    assert_eq!(config.datasource.bearer_token_file, Some(dir.path().join("token").display().to_string()));
+    assert_eq!(
+        config.datasource.http.bearer_token_file,
+        Some(dir.path().join("token").display().to_string())
+    );
     assert!(matches!(load_file(&dir.path().join("missing.yml")), Err(ConfigError::Read { .. })));
 }
 
