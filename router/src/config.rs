@@ -38,7 +38,7 @@ use crate::promql::EngineOptions;
 use harrier_telemetry::config_diagnostic::locate::{self, FieldPath};
 use harrier_telemetry::config_diagnostic::{self, Diagnostic};
 use harrier_telemetry::duration::{ByteSize, PromDuration};
-use harrier_telemetry::http_client::HttpClientConfig;
+use harrier_telemetry::http_client::{self, HttpClientConfig, join_dir};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -292,8 +292,8 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
             if ds.url.as_deref().is_none_or(str::is_empty) {
                 return Err(invalid(ds_path.key("type"), "a remote datasource needs a url".into()));
             }
-            check_auth(ds).map_err(|(field, message)| invalid(ds_path.key(field), message.into()))?;
-            resolve_files(ds, dir);
+            http_client::validate(&ds.http, &ds_path).map_err(|e| invalid(e.path, e.message))?;
+            http_client::resolve_paths(dir, &mut ds.http);
         }
     }
     if let Some(remote) = config.remote_datasource() {
@@ -310,75 +310,6 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
         })?;
     }
     Ok(LoadedConfig { config, warnings })
-}
-
-/// prometheus/common's rule: one way to authenticate, one source per secret.
-fn check_auth(ds: &DatasourceConfig) -> Result<(), (&'static str, &'static str)> {
-    if ds.http.bearer_token.is_some() && ds.http.bearer_token_file.is_some() {
-        return Err((
-            "bearer_token_file",
-            "at most one of bearer_token & bearer_token_file must be configured",
-        ));
-    }
-    let methods = [
-        ds.http.basic_auth.is_some(),
-        ds.http.authorization.is_some(),
-        ds.http.bearer_token.is_some() || ds.http.bearer_token_file.is_some(),
-    ];
-    if methods.iter().filter(|m| **m).count() > 1 {
-        return Err((
-            "authorization",
-            "at most one of basic_auth, authorization & bearer_token must be configured",
-        ));
-    }
-    if let Some(basic) = &ds.http.basic_auth
-        && basic.password.is_some()
-        && basic.password_file.is_some()
-    {
-        return Err(("basic_auth", "at most one of basic_auth password & password_file must be configured"));
-    }
-    if let Some(auth) = &ds.http.authorization
-        && auth.credentials.is_some()
-        && auth.credentials_file.is_some()
-    {
-        return Err((
-            "authorization",
-            "at most one of authorization credentials & credentials_file must be configured",
-        ));
-    }
-    Ok(())
-}
-
-/// Joins the file settings of the datasource to the config file's directory.
-fn resolve_files(ds: &mut DatasourceConfig, dir: Option<&Path>) {
-    let join = |p: &mut Option<String>| {
-        if let Some(path) = p {
-            *path = join_dir(dir, path);
-        }
-    };
-    join(&mut ds.http.bearer_token_file);
-    if let Some(basic) = &mut ds.http.basic_auth {
-        join(&mut basic.password_file);
-        join(&mut basic.username_file);
-    }
-    if let Some(auth) = &mut ds.http.authorization {
-        join(&mut auth.credentials_file);
-    }
-    if let Some(tls) = &mut ds.http.tls_config {
-        join(&mut tls.ca_file);
-        join(&mut tls.cert_file);
-        join(&mut tls.key_file);
-    }
-}
-
-/// Prometheus's `JoinDir`: relative paths are relative to the config file's directory.
-fn join_dir(dir: Option<&Path>, path: &str) -> String {
-    match dir {
-        Some(dir) if !path.is_empty() && !Path::new(path).is_absolute() && !dir.as_os_str().is_empty() => {
-            dir.join(path).display().to_string()
-        }
-        _ => path.to_string(),
-    }
 }
 
 /// A yaml_serde error as a diagnostic (see [`config_diagnostic::yaml_diagnostic`]).

@@ -11,6 +11,10 @@
 //!
 //! Certificate files are read once, when the client is built.
 
+mod validate;
+
+pub use validate::{HttpConfigIssue, join_dir, resolve_paths, validate};
+
 use reqwest::RequestBuilder;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

@@ -15,7 +15,7 @@ use super::{
     AgentConfig, ConfigError, Diagnostic, LoadedConfig, RemoteWriteRules, ScrapeJob, ScrapeLimits,
     d_scrape_interval, d_scrape_timeout,
 };
-use crate::http_client::{HttpClientConfig, TlsConfig};
+use crate::http_client::{self, join_dir};
 use crate::relabel::{NameValidation, RelabelConfig, RelabelRule};
 use crate::sinks::remote_write::config::RemoteWriteConfig;
 use crate::sources::scrape::config::ScrapeConfig;
@@ -341,38 +341,6 @@ fn diagnostic(docs: &[Document], issue: Issue) -> Diagnostic {
     Diagnostic { origin, position, field: issue.path, message: issue.message }
 }
 
-/// Prometheus's `JoinDir`: relative paths are relative to the config file's directory.
-fn join_dir(dir: Option<&Path>, path: &str) -> String {
-    match dir {
-        Some(dir) if !path.is_empty() && !Path::new(path).is_absolute() && !dir.as_os_str().is_empty() => {
-            dir.join(path).display().to_string()
-        }
-        _ => path.to_string(),
-    }
-}
-
-fn join_opt(dir: Option<&Path>, path: &mut Option<String>) {
-    if let Some(p) = path {
-        *p = join_dir(dir, p);
-    }
-}
-
-fn join_http_paths(dir: Option<&Path>, http: &mut HttpClientConfig) {
-    if let Some(auth) = &mut http.basic_auth {
-        join_opt(dir, &mut auth.username_file);
-        join_opt(dir, &mut auth.password_file);
-    }
-    if let Some(auth) = &mut http.authorization {
-        join_opt(dir, &mut auth.credentials_file);
-    }
-    join_opt(dir, &mut http.bearer_token_file);
-    if let Some(tls) = &mut http.tls_config {
-        join_opt(dir, &mut tls.ca_file);
-        join_opt(dir, &mut tls.cert_file);
-        join_opt(dir, &mut tls.key_file);
-    }
-}
-
 fn parse_name_validation(value: Option<&str>) -> Result<Option<NameValidation>, String> {
     match value {
         None | Some("") => Ok(None),
@@ -587,8 +555,8 @@ impl Checker<'_> {
                 ));
             }
         }
-        check_http(&scrape.http, doc, path)?;
-        join_http_paths(dir, &mut scrape.http);
+        http_client::validate(&scrape.http, path).map_err(|e| issue(doc, e.path, e.message))?;
+        http_client::resolve_paths(dir, &mut scrape.http);
 
         let names = parse_name_validation(scrape.metric_name_validation_scheme.as_deref())
             .map_err(|m| issue(doc, path.key("metric_name_validation_scheme"), m))?
@@ -818,8 +786,8 @@ impl Checker<'_> {
                 ));
             }
         }
-        check_http(&rw.http, 0, path)?;
-        join_http_paths(dir, &mut rw.http);
+        http_client::validate(&rw.http, path).map_err(|e| issue(0, e.path, e.message))?;
+        http_client::resolve_paths(dir, &mut rw.http);
         rw.remote_timeout.get_or_insert(PromDuration::from_secs(30));
         rw.http.follow_redirects.get_or_insert(true);
         rw.http.enable_http2.get_or_insert(true);
@@ -881,138 +849,4 @@ fn is_file_sd_name(name: &str) -> bool {
         None => true,
         Some(star) => !stem[star + 1..].contains('/'),
     }
-}
-
-/// prometheus/common's `HTTPClientConfig.Validate` and `TLSConfig.Validate`, plus Harrier's
-/// refusal of OAuth 2.0.
-fn check_http(http: &HttpClientConfig, doc: usize, path: &FieldPath) -> Result<(), Issue> {
-    let has_bearer = http.bearer_token.as_deref().is_some_and(|s| !s.is_empty())
-        || http.bearer_token_file.as_deref().is_some_and(|s| !s.is_empty());
-    if http.bearer_token.as_deref().is_some_and(|s| !s.is_empty())
-        && http.bearer_token_file.as_deref().is_some_and(|s| !s.is_empty())
-    {
-        return Err(issue(
-            doc,
-            path.key("bearer_token"),
-            "at most one of bearer_token & bearer_token_file must be configured",
-        ));
-    }
-    if (http.basic_auth.is_some() || http.oauth2.is_some()) && has_bearer {
-        return Err(issue(
-            doc,
-            path.key("bearer_token"),
-            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
-        ));
-    }
-    if let Some(auth) = &http.basic_auth {
-        let at = path.key("basic_auth");
-        if !auth.username.is_empty() && auth.username_file.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(issue(
-                doc,
-                at.key("username_file"),
-                "at most one of basic_auth username & username_file must be configured",
-            ));
-        }
-        if auth.password.as_deref().is_some_and(|s| !s.is_empty())
-            && auth.password_file.as_deref().is_some_and(|s| !s.is_empty())
-        {
-            return Err(issue(
-                doc,
-                at.key("password_file"),
-                "at most one of basic_auth password & password_file must be configured",
-            ));
-        }
-    }
-    if let Some(auth) = &http.authorization {
-        let at = path.key("authorization");
-        if has_bearer {
-            return Err(issue(
-                doc,
-                at,
-                "authorization is not compatible with bearer_token & bearer_token_file",
-            ));
-        }
-        if auth.credentials.as_deref().is_some_and(|s| !s.is_empty())
-            && auth.credentials_file.as_deref().is_some_and(|s| !s.is_empty())
-        {
-            return Err(issue(
-                doc,
-                at.key("credentials_file"),
-                "at most one of authorization credentials & credentials_file must be configured",
-            ));
-        }
-        if auth.kind.as_deref().is_some_and(|k| k.trim().eq_ignore_ascii_case("basic")) {
-            return Err(issue(
-                doc,
-                at.key("type"),
-                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
-            ));
-        }
-        if http.basic_auth.is_some() || http.oauth2.is_some() {
-            return Err(issue(
-                doc,
-                at,
-                "at most one of basic_auth, oauth2 & authorization must be configured",
-            ));
-        }
-    }
-    if http.basic_auth.is_some() && http.oauth2.is_some() {
-        return Err(issue(
-            doc,
-            path.key("oauth2"),
-            "at most one of basic_auth, oauth2 & authorization must be configured",
-        ));
-    }
-    if http.oauth2.is_some() {
-        return Err(issue(
-            doc,
-            path.key("oauth2"),
-            "oauth2 is not supported yet by Harrier (use authorization, basic_auth or bearer_token_file)",
-        ));
-    }
-    if let Some(tls) = &http.tls_config {
-        check_tls(tls, doc, &path.key("tls_config"))?;
-    }
-    Ok(())
-}
-
-fn check_tls(tls: &TlsConfig, doc: usize, path: &FieldPath) -> Result<(), Issue> {
-    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
-    if set(&tls.ca) && set(&tls.ca_file) {
-        return Err(issue(doc, path.key("ca_file"), "at most one of ca & ca_file must be configured"));
-    }
-    if set(&tls.cert) && set(&tls.cert_file) {
-        return Err(issue(doc, path.key("cert_file"), "at most one of cert & cert_file must be configured"));
-    }
-    if set(&tls.key) && set(&tls.key_file) {
-        return Err(issue(doc, path.key("key_file"), "at most one of key and key_file must be configured"));
-    }
-    let using_cert = set(&tls.cert) || set(&tls.cert_file);
-    let using_key = set(&tls.key) || set(&tls.key_file);
-    if using_cert && !using_key {
-        return Err(issue(
-            doc,
-            path.key("cert_file"),
-            "exactly one of key or key_file must be configured when a client certificate is configured",
-        ));
-    }
-    if using_key && !using_cert {
-        return Err(issue(
-            doc,
-            path.key("key_file"),
-            "exactly one of cert or cert_file must be configured when a client key is configured",
-        ));
-    }
-    for (field, version) in [("min_version", &tls.min_version), ("max_version", &tls.max_version)] {
-        if let Some(v) = version
-            && !matches!(v.as_str(), "TLS10" | "TLS11" | "TLS12" | "TLS13")
-        {
-            return Err(issue(
-                doc,
-                path.key(field),
-                format!("unknown TLS version: {v} (expected TLS10, TLS11, TLS12 or TLS13)"),
-            ));
-        }
-    }
-    Ok(())
 }

@@ -94,7 +94,10 @@ fn one_way_to_authenticate() {
     let d = diagnostic(
         "datasource:\n  type: remote\n  url: http://x\n  bearer_token: a\n  basic_auth: {username: u, password: p}\n",
     );
-    assert_eq!(d.message, "at most one of basic_auth, authorization & bearer_token must be configured");
+    assert_eq!(
+        d.message,
+        "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+    );
     let d = diagnostic(
         "datasource:\n  type: remote\n  url: http://x\n  bearer_token: a\n  bearer_token_file: f\n",
     );
