@@ -6,7 +6,7 @@
 
 pub mod config;
 pub use harrier_telemetry::http_client;
-pub mod relabel;
+pub use harrier_telemetry::relabel;
 pub mod run;
 pub mod server;
 pub mod sinks;

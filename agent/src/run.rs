@@ -121,11 +121,21 @@ struct Agent {
 
 /// Runs the agent until `shutdown` is cancelled.
 pub async fn run(options: AgentOptions, shutdown: CancellationToken) -> Result<(), AgentError> {
-    std::fs::create_dir_all(&options.data_dir)
-        .map_err(|source| AgentError::DataDir { path: options.data_dir.clone(), source })?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| AgentError::Bind { addr: options.listen, source })?;
+    serve(options, listener, shutdown).await
+}
+
+/// [`run`] on a listener already bound (`options.listen` is not used): `harrier local` binds
+/// it first so it can name the agent's address in the generated config.
+pub async fn serve(
+    options: AgentOptions,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), AgentError> {
+    std::fs::create_dir_all(&options.data_dir)
+        .map_err(|source| AgentError::DataDir { path: options.data_dir.clone(), source })?;
     let local_addr = listener.local_addr().map_err(AgentError::Serve)?;
     let self_addr = self_scrape_address(local_addr);
     let loaded = load(&options, &self_addr)?;
@@ -135,7 +145,7 @@ pub async fn run(options: AgentOptions, shutdown: CancellationToken) -> Result<(
 
     let mut registry = Registry::default();
     let scrape_metrics = ScrapeMetrics::register(&mut registry);
-    let remote_write_metrics = RemoteWriteMetrics::register(&mut registry);
+    let remote_write_metrics = RemoteWriteMetrics::register(&mut registry, "harrier_agent");
     let reload_metrics = ReloadMetrics::register(&mut registry);
     let fanout = MetricsFanout::default();
     let scrape = ScrapeManager::new(fanout.clone(), scrape_metrics);

@@ -7,7 +7,9 @@
 use harrier_telemetry::model::Series;
 use std::sync::{Arc, Mutex, RwLock};
 
-pub mod remote_write;
+/// The remote_write sink lives in `harrier_telemetry` (the router sends recording-rule results
+/// with it too); re-exported so `crate::sinks::remote_write::...` paths keep working.
+pub use harrier_telemetry::remote_write_sink as remote_write;
 
 /// A destination for metric series. `send` must not block on the network: a sink buffers
 /// (memory, then disk) and drops the oldest under its byte bound, counting what it drops.
@@ -18,6 +20,16 @@ pub trait MetricsSink: Send + Sync + 'static {
     /// copying their samples.
     fn send_owned(&self, series: Vec<Series>) {
         self.send(&series);
+    }
+}
+
+impl MetricsSink for remote_write::RemoteWriteSink {
+    fn send(&self, series: &[Series]) {
+        remote_write::RemoteWriteSink::send(self, series);
+    }
+
+    fn send_owned(&self, series: Vec<Series>) {
+        remote_write::RemoteWriteSink::send_owned(self, series);
     }
 }
 

@@ -6,17 +6,24 @@
 //! - [`duration`]: Prometheus duration and size strings.
 //! - [`exposition`]: the Prometheus text format and OpenMetrics, parsed without copying.
 //! - [`remote_write`]: Prometheus remote_write 1.0 (protobuf + snappy), both directions.
+//! - [`remote_write_sink`]: a durable remote_write sender: sharded, disk-buffered (bounded in
+//!   bytes), retrying with backoff; one per `remote_write` entry (agent and router).
 //! - [`queue`]: a checksummed, byte-bounded, on-disk FIFO that survives kill -9.
 //! - [`backoff`]: exponential backoff with jitter and `Retry-After`.
 //! - [`http_client`]: the HTTP client settings every outbound connection shares (Prometheus's
 //!   `http_config`: basic auth, authorization, `*_file` secrets, TLS), built into reqwest clients.
+//! - [`relabel`]: relabeling with Prometheus's semantics (`relabel_configs` and friends).
+//! - [`global_config`]: Prometheus's `global:` section, shared by agent and router.
 //! - [`config_diagnostic`]: file:line:column diagnostics for YAML configs.
 
 pub mod backoff;
 pub mod config_diagnostic;
 pub mod duration;
 pub mod exposition;
+pub mod global_config;
 pub mod http_client;
 pub mod model;
 pub mod queue;
+pub mod relabel;
 pub mod remote_write;
+pub mod remote_write_sink;

@@ -11,15 +11,13 @@
 //! [`locate`](super::locate).
 
 use super::locate::{self, FieldPath, Position, Segment};
-use super::{
-    AgentConfig, ConfigError, Diagnostic, LoadedConfig, RemoteWriteRules, ScrapeJob, ScrapeLimits,
-    d_scrape_interval, d_scrape_timeout,
-};
+use super::{AgentConfig, ConfigError, Diagnostic, LoadedConfig, RemoteWriteRules, ScrapeJob, ScrapeLimits};
 use crate::http_client::{self, join_dir};
 use crate::relabel::{NameValidation, RelabelConfig, RelabelRule};
 use crate::sinks::remote_write::config::RemoteWriteConfig;
 use crate::sources::scrape::config::ScrapeConfig;
 use harrier_telemetry::duration::{ByteSize, PromDuration};
+use harrier_telemetry::global_config::{d_scrape_interval, d_scrape_timeout};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,9 +1,88 @@
-//! Prometheus remote_write 1.0 sink with a disk buffer.
+//! Prometheus remote_write 1.0 sink with a disk buffer: one durable, bounded, retrying
+//! sender per `remote_write` config entry, used by the agent (its metrics sink) and by the
+//! router (recording-rule results).
+//!
+//! # Using it
+//!
+//! ```no_run
+//! # async fn example(yaml: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use harrier_telemetry::model::{Labels, Sample, Series};
+//! use harrier_telemetry::remote_write_sink::{
+//!     BufferConfig, RemoteWriteConfig, RemoteWriteMetrics, RemoteWriteSink,
+//! };
+//! use std::collections::BTreeMap;
+//! use std::path::Path;
+//! use std::time::Duration;
+//!
+//! // Once per process: the metric families, named `harrier_router_remote_write_*`.
+//! let mut registry = prometheus_client::registry::Registry::default();
+//! let metrics = RemoteWriteMetrics::register(&mut registry, "harrier_router");
+//!
+//! // One sink per `remote_write` entry (Prometheus's YAML, field for field), inside a tokio
+//! // runtime: `start` opens `<data_dir>/remote_write/<queue name>/shard-N/` and spawns the
+//! // writer, sender and flusher tasks.
+//! let cfg: RemoteWriteConfig = yaml_serde::from_str(yaml)?;
+//! let external_labels = BTreeMap::from([("cluster".to_string(), "prod".to_string())]);
+//! let sink = RemoteWriteSink::start(
+//!     &cfg,
+//!     &external_labels,
+//!     &BufferConfig::default(),
+//!     Path::new("/var/lib/harrier"),
+//!     metrics.clone(),
+//! )?;
+//!
+//! // Hand it series: returns at once (no I/O); delivery happens in the background.
+//! let up = Series::new(
+//!     Labels::from_pairs([("__name__", "up"), ("job", "node")]),
+//!     vec![Sample { timestamp_ms: 1_700_000_000_000, value: 1.0 }],
+//! );
+//! sink.send(&[up.clone()]);
+//! sink.send_owned(vec![up]);
+//!
+//! // Drain: write what is in memory to disk, keep delivering for up to the grace period,
+//! // leave the rest on disk for the next start (with the same data directory).
+//! sink.shutdown(Duration::from_secs(10)).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`RemoteWriteSink::start`] compiles `write_relabel_configs` (errors:
+//!   [`RemoteWriteError`]); [`RemoteWriteSink::start_with_rules`] takes rules compiled
+//!   already (by configuration validation). Both must run inside a tokio runtime and open the
+//!   disk queues synchronously. Two sinks must not share one queue directory
+//!   ([`RemoteWriteSink::queue_dir`]): give entries distinct `name`s or URLs, and stop the old
+//!   sink before starting its replacement after a reload.
+//! - [`RemoteWriteSink::send`] / [`RemoteWriteSink::send_owned`] take `&self`: share the sink
+//!   behind an `Arc`. [`RemoteWriteSink::shutdown`] takes `self`, so get it back with
+//!   `Arc::try_unwrap` once no other holder is left. Dropping the sink instead aborts its
+//!   tasks at once, like a crash: what is on disk is sent by the next start, the batches still
+//!   in memory (milliseconds' worth) are lost.
+//! - `external_labels` (`global.external_labels`) are added to series that lack them.
+//!
+//! # Metrics
+//!
+//! [`metrics::RemoteWriteMetrics::register`] creates these, all labelled `queue` (the queue's
+//! name, [`RemoteWriteSink::queue_name`]); `<p>` is the prefix it was given:
+//!
+//! - `<p>_remote_write_samples_total`: samples delivered (2xx);
+//! - `<p>_remote_write_samples_dropped_total{reason}`: `relabel`, `rejected`, `memory_full`,
+//!   `disk_error`, `too_old`;
+//! - `<p>_remote_write_batches_dropped_total{reason}`: `buffer_full`, `memory_full`,
+//!   `corrupt`, `rejected`, `disk_error`, `too_old`;
+//! - `<p>_remote_write_requests_total{code}`: HTTP requests by status code (`error` when no
+//!   response came back);
+//! - `<p>_remote_write_retries_total`: requests retried;
+//! - `<p>_remote_write_queue_bytes`, `<p>_remote_write_queue_records`: the disk buffer's size
+//!   (refreshed every second);
+//! - `<p>_remote_write_send_duration_seconds`: histogram of request durations;
+//! - `<p>_remote_write_highest_sent_timestamp_seconds`: newest sample timestamp delivered.
+//!
+//! # Design
 //!
 //! Data flow for one `remote_write` entry (a "queue"):
 //!
-//! 1. [`MetricsSink::send`] (never blocks on I/O) adds the external labels a series lacks and
-//!    then applies `write_relabel_configs` (Prometheus's order, `storage/remote/
+//! 1. [`RemoteWriteSink::send`] (never blocks on I/O) adds the external labels a series lacks
+//!    and then applies `write_relabel_configs` (Prometheus's order, `storage/remote/
 //!    queue_manager.go`), picks a shard by a stable hash of the labels (so one series' samples
 //!    stay in order), and appends to that shard's in-memory [`batcher::Batcher`].
 //! 2. `send` seals what it added; each shard's writer wakes, merges the waiting batches up to
@@ -31,16 +110,16 @@ pub mod shard;
 mod tests;
 
 use self::batcher::{Batcher, PushOutcome};
-use self::config::RemoteWriteConfig;
-use self::metrics::{BatchDropReason, QueueMetrics, RemoteWriteMetrics, SampleDropReason};
+pub use self::config::{BufferConfig, QueueConfig, RemoteWriteConfig};
+pub use self::metrics::RemoteWriteMetrics;
+
+use self::metrics::{BatchDropReason, QueueMetrics, SampleDropReason};
 use self::sender::{HttpSender, SenderError};
 use self::shard::{SenderStop, ShardBatcher, ShardQueue};
-use crate::config::BufferConfig;
+use crate::backoff::Backoff;
+use crate::model::{LabelRef, Labels, Series, now_ms};
+use crate::queue::{DiskQueue, DiskQueueConfig, QueueError};
 use crate::relabel::{self, RelabelRule};
-use crate::sinks::MetricsSink;
-use harrier_telemetry::backoff::Backoff;
-use harrier_telemetry::model::{LabelRef, Labels, Series, now_ms};
-use harrier_telemetry::queue::{DiskQueue, DiskQueueConfig, QueueError};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -351,17 +430,20 @@ impl RemoteWriteSink {
     }
 }
 
-impl MetricsSink for RemoteWriteSink {
-    fn send(&self, series: &[Series]) {
+impl RemoteWriteSink {
+    /// Hands `series` to the queue (copying them). Never blocks on I/O or the network: the
+    /// series are filtered (`sample_age_limit`), labelled (external labels), relabeled
+    /// (`write_relabel_configs`), sharded and sealed into memory; the writers put them on disk
+    /// right after. Under memory pressure the oldest in-memory batches are dropped and counted.
+    pub fn send(&self, series: &[Series]) {
         self.route(series.iter().cloned());
     }
 
-    fn send_owned(&self, series: Vec<Series>) {
+    /// [`RemoteWriteSink::send`] with ownership: the samples are moved, not copied.
+    pub fn send_owned(&self, series: Vec<Series>) {
         self.route(series.into_iter());
     }
-}
 
-impl RemoteWriteSink {
     /// Filters, relabels and shards `series` into the shards' batchers (see the module docs).
     fn route(&self, series: impl ExactSizeIterator<Item = Series>) {
         let shard_count = self.shards.len();

@@ -8,7 +8,7 @@
 //! sealed batches are dropped and reported to the caller, who counts them. The open batch is
 //! never dropped, so a bound smaller than one batch still lets data through.
 
-use harrier_telemetry::model::{Sample, Series};
+use crate::model::{Sample, Series};
 use std::collections::VecDeque;
 
 /// Fixed per-series overhead on top of label and sample bytes in the estimate.

@@ -7,8 +7,8 @@
 //! highest-sent-timestamp gauge without decoding the body.
 
 use super::batcher::Batch;
-use harrier_telemetry::model::Labels;
-use harrier_telemetry::remote_write::Encoder;
+use crate::model::Labels;
+use crate::remote_write::Encoder;
 
 const FORMAT_VERSION: u8 = 1;
 /// Bytes before the body.

@@ -1,4 +1,6 @@
-//! Self-metrics of the remote_write sink, every one labelled by `queue` (the queue's name).
+//! Self-metrics of the remote_write sink, every one labelled by `queue` (the queue's name) and
+//! named `<prefix>_remote_write_*`, the prefix chosen by the process that registers them
+//! (`harrier_agent`, `harrier_router`).
 //!
 //! [`RemoteWriteMetrics`] holds the metric families and is registered once per process; each
 //! queue resolves its own handles with [`RemoteWriteMetrics::for_queue`] so the hot paths
@@ -125,52 +127,56 @@ impl Default for RemoteWriteMetrics {
 }
 
 impl RemoteWriteMetrics {
-    /// Creates the families and registers them in `registry`.
-    pub fn register(registry: &mut Registry) -> Self {
+    /// Creates the families and registers them in `registry` as
+    /// `<prefix>_remote_write_*` (the agent passes `"harrier_agent"`, the router
+    /// `"harrier_router"`). Register once per registry: a second registration of the same
+    /// prefix would export every family twice.
+    pub fn register(registry: &mut Registry, prefix: &str) -> Self {
         let metrics = RemoteWriteMetrics::default();
+        let name = |suffix: &str| format!("{prefix}_remote_write_{suffix}");
         // Counters get their `_total` suffix from the registry.
         registry.register(
-            "harrier_agent_remote_write_samples",
+            name("samples"),
             "Samples delivered to the remote end (2xx).",
             metrics.samples.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_samples_dropped",
+            name("samples_dropped"),
             "Samples dropped before delivery, by reason.",
             metrics.samples_dropped.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_requests",
+            name("requests"),
             "HTTP requests sent, by status code (\"error\" for transport failures).",
             metrics.requests.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_retries",
+            name("retries"),
             "Requests retried after a retryable failure.",
             metrics.retries.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_queue_bytes",
+            name("queue_bytes"),
             "Bytes held in the on-disk buffer.",
             metrics.queue_bytes.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_queue_records",
+            name("queue_records"),
             "Batches held in the on-disk buffer.",
             metrics.queue_records.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_batches_dropped",
+            name("batches_dropped"),
             "Whole batches dropped, by reason.",
             metrics.batches_dropped.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_send_duration_seconds",
+            name("send_duration_seconds"),
             "Duration of one remote_write request.",
             metrics.send_duration.clone(),
         );
         registry.register(
-            "harrier_agent_remote_write_highest_sent_timestamp_seconds",
+            name("highest_sent_timestamp_seconds"),
             "Newest sample timestamp delivered, in seconds since the epoch.",
             metrics.highest_sent_timestamp.clone(),
         );

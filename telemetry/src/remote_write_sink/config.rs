@@ -1,8 +1,9 @@
-//! `remote_write` entries, field for field as Prometheus has them.
+//! `remote_write` entries, field for field as Prometheus has them, and Harrier's `buffer:`
+//! section (the disk buffer behind each queue).
 
+use crate::duration::{ByteSize, PromDuration};
 use crate::http_client::HttpClientConfig;
 use crate::relabel::RelabelConfig;
-use harrier_telemetry::duration::PromDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -107,5 +108,31 @@ impl Default for QueueConfig {
             retry_on_http_429: true,
             sample_age_limit: None,
         }
+    }
+}
+
+/// `buffer:` (Harrier): each remote_write queue writes every batch to a checksummed on-disk
+/// queue under `<data-dir>/remote_write/<queue name>/` before sending it, so a backend outage
+/// or a kill -9 loses nothing. When a queue holds `max_bytes`, the oldest batches are dropped
+/// and counted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    #[serde(default = "d_buffer_max")]
+    pub max_bytes: ByteSize,
+    #[serde(default = "d_segment")]
+    pub segment_bytes: ByteSize,
+}
+
+fn d_buffer_max() -> ByteSize {
+    ByteSize(1 << 30)
+}
+fn d_segment() -> ByteSize {
+    ByteSize(32 << 20)
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        BufferConfig { max_bytes: d_buffer_max(), segment_bytes: d_segment() }
     }
 }

@@ -30,7 +30,7 @@
 //! Known divergence: the `regex` crate's `\w`, `\d`, `\s` and `\b` are Unicode-aware where Go's
 //! are ASCII-only; this only matters for non-ASCII label values.
 
-use harrier_telemetry::model::{Label, Labels};
+use crate::model::{Label, Labels};
 use md5::{Digest, Md5};
 use regex::{CaptureLocations, Regex};
 use serde::{Deserialize, Deserializer};

@@ -4,10 +4,10 @@
 //! file unreadable) are retried, honouring `Retry-After`; every other status rejects the batch
 //! for good, and the first bytes of the response body are kept for the log.
 
+use crate::backoff::parse_retry_after;
 use crate::http_client::{self, HttpClientConfig};
+use crate::remote_write;
 use bytes::Bytes;
-use harrier_telemetry::backoff::parse_retry_after;
-use harrier_telemetry::remote_write;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use std::collections::BTreeMap;

@@ -4,20 +4,19 @@
 //! empty, or always 503 while `failing` is set).
 
 use super::batcher::{Batcher, PushOutcome};
+use super::config::BufferConfig;
 use super::config::RemoteWriteConfig;
 use super::metrics::{BatchDropReason, QueueMetrics, RemoteWriteMetrics, SampleDropReason};
 use super::record::{HEADER_LEN, RecordError, decode_header, encode_record};
 use super::sender::{Attempt, classify};
 use super::{RemoteWriteSink, path_safe};
-use crate::config::BufferConfig;
-use crate::sinks::MetricsSink;
+use crate::duration::ByteSize;
+use crate::model::{Labels, Sample, Series, now_ms};
+use crate::remote_write::decode_request;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use harrier_telemetry::duration::ByteSize;
-use harrier_telemetry::model::{Labels, Sample, Series, now_ms};
-use harrier_telemetry::remote_write::decode_request;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -94,7 +93,7 @@ fn record_header_round_trips_and_rejects_garbage() {
     let mut batcher = Batcher::new(3, usize::MAX);
     batcher.push(one_series("m", 0, 3), &mut PushOutcome::default());
     let batch = batcher.take_sealed().unwrap();
-    let record = encode_record(&batch, &mut harrier_telemetry::remote_write::Encoder::new(), &Labels::new());
+    let record = encode_record(&batch, &mut crate::remote_write::Encoder::new(), &Labels::new());
     let header = decode_header(&record).unwrap();
     assert_eq!(header.samples, 3);
     assert_eq!(header.max_timestamp_ms, batch.series[0].samples[2].timestamp_ms);
@@ -510,7 +509,7 @@ async fn leftover_shard_directories_are_drained() {
 async fn sent_data_reaches_disk_without_waiting_for_the_deadline() {
     let addr = unused_addr().await;
     let mut cfg = config_for(&url_for(addr), Some("prompt"), "");
-    cfg.queue_config.batch_send_deadline = harrier_telemetry::duration::PromDuration::from_secs(3600);
+    cfg.queue_config.batch_send_deadline = crate::duration::PromDuration::from_secs(3600);
     let dir = tempfile::tempdir().unwrap();
     let (sink, metrics) = start_sink(&cfg, dir.path(), &buffer());
     sink.send(&numbered(0, 3));
@@ -523,7 +522,7 @@ async fn sent_data_reaches_disk_without_waiting_for_the_deadline() {
 async fn graceful_shutdown_writes_the_open_batch_and_delivers_it() {
     let receiver = Receiver::start().await;
     let mut cfg = config_for(&receiver.url(), Some("graceful"), "");
-    cfg.queue_config.batch_send_deadline = harrier_telemetry::duration::PromDuration::from_secs(3600);
+    cfg.queue_config.batch_send_deadline = crate::duration::PromDuration::from_secs(3600);
     let dir = tempfile::tempdir().unwrap();
     let (sink, _metrics) = start_sink(&cfg, dir.path(), &buffer());
     sink.send(&numbered(0, 3));
@@ -535,7 +534,7 @@ async fn graceful_shutdown_writes_the_open_batch_and_delivers_it() {
 async fn shutdown_with_the_receiver_down_keeps_data_for_the_next_start() {
     let addr = unused_addr().await;
     let mut cfg = config_for(&url_for(addr), Some("later"), "");
-    cfg.queue_config.batch_send_deadline = harrier_telemetry::duration::PromDuration::from_secs(3600);
+    cfg.queue_config.batch_send_deadline = crate::duration::PromDuration::from_secs(3600);
     let dir = tempfile::tempdir().unwrap();
     let (sink, _metrics) = start_sink(&cfg, dir.path(), &buffer());
     sink.send(&numbered(0, 15));
@@ -612,10 +611,7 @@ async fn sample_age_limit_drops_old_samples_on_arrival_and_on_retry() {
     let receiver = Receiver::start().await;
     receiver.state.failing.store(true, Ordering::SeqCst);
     let cfg = config_for(&receiver.url(), Some("age"), "  sample_age_limit: 1s\n");
-    assert_eq!(
-        cfg.queue_config.sample_age_limit,
-        Some(harrier_telemetry::duration::PromDuration::from_secs(1))
-    );
+    assert_eq!(cfg.queue_config.sample_age_limit, Some(crate::duration::PromDuration::from_secs(1)));
     let dir = tempfile::tempdir().unwrap();
     let (sink, metrics) = start_sink(&cfg, dir.path(), &buffer());
     let too_old = metrics.samples_dropped(SampleDropReason::TooOld);
@@ -648,4 +644,34 @@ fn shard_hash_covers_external_labels_either_way() {
     let sent = Labels::from_pairs([("__name__", "m"), ("a", "1"), ("cluster", "c")]);
     assert_eq!(super::shard_hash(own.merged_with(&external)), super::shard_hash(sent.iter()));
     assert_ne!(super::shard_hash(own.iter()), super::shard_hash(sent.iter()));
+}
+
+#[tokio::test]
+async fn metrics_are_registered_under_the_given_prefix() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_for(&url_for(receiver.addr), Some("rw"), "");
+    let mut agent_registry = prometheus_client::registry::Registry::default();
+    let agent = RemoteWriteMetrics::register(&mut agent_registry, "harrier_agent");
+    agent.for_queue("a").samples.inc();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = RemoteWriteMetrics::register(&mut registry, "harrier_router");
+    let sink =
+        RemoteWriteSink::start(&cfg, &BTreeMap::new(), &buffer(), dir.path(), metrics.clone()).unwrap();
+    sink.send(&numbered(0, 3));
+    let queue = metrics.for_queue("rw");
+    wait_until("delivered", || queue.samples.get() == 3).await;
+    sink.shutdown(Duration::from_secs(5)).await;
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains("harrier_router_remote_write_samples_total{queue=\"rw\"} 3\n"), "{text}");
+    assert!(text.contains("harrier_router_remote_write_requests_total{queue=\"rw\",code=\"200\"}"), "{text}");
+    assert!(text.contains("# TYPE harrier_router_remote_write_queue_bytes gauge"), "{text}");
+    assert!(!text.contains("harrier_agent_"), "{text}");
+
+    let mut agent_text = String::new();
+    prometheus_client::encoding::text::encode(&mut agent_text, &agent_registry).unwrap();
+    assert!(agent_text.contains("harrier_agent_remote_write_samples_total{queue=\"a\"} 1\n"), "{agent_text}");
+    assert!(!agent_text.contains("queue=\"rw\""), "the agent's families are separate: {agent_text}");
 }
