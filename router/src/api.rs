@@ -6,6 +6,7 @@
 //!   `/api/v1/labels`, `/api/v1/label/<name>/values`, by GET or POST (form). Evaluation goes
 //!   through [`EmbeddedDatasource`] (blocking pool, bounded concurrency, timeouts).
 //! - Ingest ([`write`]): `POST /api/v1/write`, remote_write 1.0, into an [`Ingester`].
+//! - Rules ([`rules`]): `/api/v1/rules` and `/api/v1/alerts`.
 //! - For Grafana: `/api/v1/status/buildinfo` (reports the Prometheus version whose API we
 //!   follow, so Grafana enables the matching features), `/api/v1/metadata` and
 //!   `/api/v1/query_exemplars` (always empty).
@@ -17,6 +18,7 @@
 pub mod json;
 pub mod params;
 pub mod query;
+pub mod rules;
 pub mod write;
 
 #[cfg(test)]
@@ -24,6 +26,7 @@ mod tests;
 
 use self::write::{Ingester, WriteLimits};
 use crate::datasource::EmbeddedDatasource;
+use crate::rules::manager::RuleManager;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -57,6 +60,8 @@ pub struct ApiState {
     pub ready: Arc<AtomicBool>,
     /// `None`: `/-/reload` answers 503.
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
+    /// The rules `/api/v1/rules` and `/api/v1/alerts` show (`None`: none).
+    pub rules: Option<Arc<RuleManager>>,
 }
 
 /// The router's API self-metrics.
@@ -138,6 +143,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/query_exemplars", get(empty_list).post(empty_list))
         .route("/api/v1/metadata", get(metadata))
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/write", post(write::handle).layer(DefaultBodyLimit::max(write_limit)))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))

@@ -33,12 +33,15 @@
 #[cfg(test)]
 mod tests;
 
+use crate::alerts::config::AlertingConfig;
 use crate::datasource::{RemoteDatasource, RemoteDatasourceConfig};
 use crate::promql::EngineOptions;
 use harrier_telemetry::config_diagnostic::locate::{self, FieldPath};
 use harrier_telemetry::config_diagnostic::{self, Diagnostic};
 use harrier_telemetry::duration::{ByteSize, PromDuration};
+use harrier_telemetry::global_config::GlobalConfig;
 use harrier_telemetry::http_client::{self, HttpClientConfig, join_dir};
+use harrier_telemetry::remote_write_sink::RemoteWriteConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,14 +56,70 @@ pub struct RouterConfig {
     pub query: QueryConfig,
     #[serde(default)]
     pub datasource: DatasourceConfig,
-    /// Prometheus sections for rule evaluation and alerting: accepted (with a warning) so a
-    /// prometheus.yml's server part loads; not acted on yet.
+    /// Prometheus's `global:`: `evaluation_interval`, `rule_query_offset` and
+    /// `external_labels` apply to rules; scrape settings are accepted and ignored.
     #[serde(default)]
-    pub global: Option<yaml_serde::Value>,
+    pub global: GlobalConfig,
+    /// Prometheus's `rule_files:` globs, relative to this file.
     #[serde(default)]
-    pub rule_files: Option<yaml_serde::Value>,
+    pub rule_files: Vec<String>,
+    /// Prometheus's `alerting:`: the Alertmanagers alerts are sent to (v2 API).
     #[serde(default)]
-    pub alerting: Option<yaml_serde::Value>,
+    pub alerting: AlertingConfig,
+    /// How alerting rules notify and restore (Prometheus's `--rules.*` flags).
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub web: WebConfig,
+    /// Prometheus's `remote_write:`: where rule output (recording rules, `ALERTS`) is also
+    /// sent, each target with its own disk-buffered queue.
+    #[serde(default)]
+    pub remote_write: Vec<RemoteWriteConfig>,
+}
+
+/// `rules:` (Harrier): settings Prometheus takes as `--rules.alert.*` flags.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// How often a firing alert is re-sent (`--rules.alert.resend-delay`).
+    #[serde(default = "d_resend_delay")]
+    pub resend_delay: PromDuration,
+    /// After a restart, a pending alert fires no sooner than this (capped by the time the
+    /// router was down and by the alert's `for`) (`--rules.alert.for-grace-period`).
+    #[serde(default = "d_for_grace_period")]
+    pub for_grace_period: PromDuration,
+    /// Alert state older than this is not restored (`--rules.alert.for-outage-tolerance`).
+    #[serde(default = "d_outage_tolerance")]
+    pub outage_tolerance: PromDuration,
+}
+
+fn d_resend_delay() -> PromDuration {
+    PromDuration::from_secs(60)
+}
+fn d_for_grace_period() -> PromDuration {
+    PromDuration::from_secs(600)
+}
+fn d_outage_tolerance() -> PromDuration {
+    PromDuration::from_secs(3600)
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            resend_delay: d_resend_delay(),
+            for_grace_period: d_for_grace_period(),
+            outage_tolerance: d_outage_tolerance(),
+        }
+    }
+}
+
+/// `web:` (Harrier): Prometheus's `--web.external-url`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// The URL the router is reached at (in alerts' `generatorURL` and `$externalURL`).
+    #[serde(default)]
+    pub external_url: Option<String>,
 }
 
 /// `storage:`.
@@ -229,7 +288,9 @@ pub fn looks_like_router_config(yaml: &str) -> bool {
     let Ok(yaml_serde::Value::Mapping(map)) = yaml_serde::from_str::<yaml_serde::Value>(yaml) else {
         return false;
     };
-    ["storage", "query", "datasource"].iter().any(|key| map.contains_key(*key))
+    ["storage", "query", "datasource", "rule_files", "rules", "alerting", "web"]
+        .iter()
+        .any(|key| map.contains_key(*key))
         && !["scrape_configs", "remote_write", "host_metrics"].iter().any(|key| map.contains_key(*key))
 }
 
@@ -253,14 +314,43 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
     };
     let root = FieldPath::root();
     let mut warnings = Vec::new();
-    for (name, present) in [
-        ("global", config.global.is_some()),
-        ("rule_files", config.rule_files.is_some()),
-        ("alerting", config.alerting.is_some()),
-    ] {
-        if present {
-            warnings.push(format!("{origin}: {name} is accepted but not used by this version of the router"));
+    config.alerting.validate(&root.key("alerting")).map_err(|e| invalid(e.path, e.message))?;
+    config.alerting.resolve_paths(dir);
+    for (i, pattern) in config.rule_files.iter().enumerate() {
+        if let Err(e) = glob::Pattern::new(pattern) {
+            return Err(invalid(
+                root.key("rule_files").index(i),
+                format!("invalid glob pattern {pattern:?}: {e}"),
+            ));
         }
+    }
+    if config.global.evaluation_interval.as_duration().is_zero() {
+        return Err(invalid(root.key("global").key("evaluation_interval"), "must be greater than 0".into()));
+    }
+    let mut queue_names = std::collections::BTreeSet::new();
+    for (i, rw) in config.remote_write.iter_mut().enumerate() {
+        let path = root.key("remote_write").index(i);
+        if reqwest::Url::parse(&rw.url).is_err() {
+            return Err(invalid(path.key("url"), format!("{:?} is not an absolute URL", rw.url)));
+        }
+        http_client::validate(&rw.http, &path).map_err(|e| invalid(e.path, e.message))?;
+        http_client::resolve_paths(dir, &mut rw.http);
+        let name = harrier_telemetry::remote_write_sink::RemoteWriteSink::queue_name(rw);
+        if !queue_names.insert(name.clone()) {
+            return Err(invalid(
+                path,
+                format!("found multiple remote write configs with the same name {name:?}"),
+            ));
+        }
+    }
+    let rules_path = root.key("rules");
+    if config.rules.resend_delay.as_duration().is_zero() {
+        return Err(invalid(rules_path.key("resend_delay"), "must be greater than 0".into()));
+    }
+    if let Some(url) = &config.web.external_url
+        && reqwest::Url::parse(url).is_err()
+    {
+        return Err(invalid(root.key("web").key("external_url"), format!("{url:?} is not an absolute URL")));
     }
 
     let query = root.key("query");
@@ -276,6 +366,9 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
 
     if let Some(path) = &mut config.storage.path {
         *path = join_dir(dir, path);
+    }
+    for pattern in &mut config.rule_files {
+        *pattern = join_dir(dir, pattern);
     }
 
     let ds_path = root.key("datasource");

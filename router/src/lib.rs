@@ -18,9 +18,13 @@
 //! - [`datasource`]: what rules evaluate against: the embedded engine or a remote
 //!   Prometheus-compatible query API, behind one [`datasource::Datasource`] interface.
 //! - [`config`]: the router's configuration file.
+//! - [`alerts`]: sending alerts to external Alertmanagers (API v2), as Prometheus's notifier does.
 //! - [`rules`]: Prometheus rule files (data model, loader, `harrier rules check`).
+//! - [`template`]: Go `text/template` with Prometheus's template functions (alert labels and
+//!   annotations; Alertmanager notification templates later).
 //! - [`run`]: the `harrier router` lifecycle (store, API, retention, reload, shutdown).
 
+pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod datasource;
@@ -30,3 +34,4 @@ pub mod promqltest;
 pub mod rules;
 pub mod run;
 pub mod store;
+pub mod template;

@@ -11,15 +11,25 @@
 //! in flight (so acknowledged remote_write samples are in the store's log), the retention task
 //! stops, then the store is dropped (closing its log).
 
+use crate::alerts::{Notifier, NotifierOptions};
 use crate::api::write::{IngestOutcome, Ingester, RejectReason, StorageStats, WriteLimits};
 use crate::api::{self, ApiMetrics, ApiState, ReloadRequest};
 use crate::config::{self, ConfigError, LoadedConfig, RouterConfig};
 use crate::datasource::{Datasource, DatasourceError, EmbeddedDatasource, RemoteDatasource};
+use crate::rules::eval::{RuleAppender, RuleEvalError, RuleSample, append_to_store, group_samples};
+use crate::rules::manager::{LoadErrors, ManagerOptions, RuleManager, RuleMetrics};
+use crate::rules::state::{RestoreOptions, StateError};
+use crate::rules::{RulesError, resolve_rule_files};
 use crate::store::{Queryable, Store, StoreError, StoreOptions};
+use harrier_telemetry::model::Labels;
 use harrier_telemetry::model::Series;
+use harrier_telemetry::remote_write_sink::{
+    BufferConfig, RemoteWriteConfig, RemoteWriteError, RemoteWriteMetrics, RemoteWriteSink,
+};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +72,109 @@ pub enum RouterError {
     Datasource(#[from] DatasourceError),
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
+    #[error("rule files: {0}")]
+    RuleFiles(#[from] RulesError),
+    #[error("loading rules failed:\n{0}")]
+    Rules(#[from] LoadErrors),
+    #[error("{0}")]
+    RuleState(#[from] StateError),
+    #[error("alerting: {0}")]
+    Alerting(#[from] crate::alerts::AlertsError),
+    #[error("remote_write: {0}")]
+    RemoteWrite(#[from] RemoteWriteError),
+}
+
+/// How long shutdown (or a reload that replaces them) lets remote_write queues deliver before
+/// leaving the rest on disk for the next start.
+const REMOTE_WRITE_GRACE: Duration = Duration::from_secs(5);
+
+/// Where rule output goes: the embedded store, and every `remote_write` target (float samples;
+/// native histogram samples stay in the store).
+struct RuleOutput {
+    store: Arc<Store>,
+    sinks: std::sync::RwLock<Vec<RemoteWriteSink>>,
+    /// The config the sinks were started from.
+    configs: std::sync::Mutex<Vec<RemoteWriteConfig>>,
+    data_dir: PathBuf,
+    metrics: RemoteWriteMetrics,
+}
+
+impl RuleAppender for RuleOutput {
+    fn append(&self, samples: &[RuleSample]) -> Result<usize, RuleEvalError> {
+        let rejected = append_to_store(&self.store, samples)?;
+        let sinks = self.sinks.read().unwrap_or_else(|p| p.into_inner());
+        if !sinks.is_empty() {
+            let (floats, _) = group_samples(samples);
+            for sink in sinks.iter() {
+                sink.send(&floats);
+            }
+        }
+        Ok(rejected)
+    }
+
+    fn flush(&self) -> Result<(), RuleEvalError> {
+        self.store.sync().map_err(|e| RuleEvalError::Append(e.to_string()))
+    }
+}
+
+impl RuleOutput {
+    /// Starts the queues `configs` asks for, replacing (and first draining) the running ones
+    /// when the config changed.
+    async fn apply(
+        &self,
+        configs: &[RemoteWriteConfig],
+        external_labels: &BTreeMap<String, String>,
+    ) -> Result<(), RouterError> {
+        if *self.configs.lock().unwrap_or_else(|p| p.into_inner()) == configs {
+            return Ok(());
+        }
+        self.stop().await;
+        let mut started = Vec::with_capacity(configs.len());
+        for cfg in configs {
+            let sink = RemoteWriteSink::start(
+                cfg,
+                external_labels,
+                &BufferConfig::default(),
+                &self.data_dir,
+                self.metrics.clone(),
+            )?;
+            tracing::info!(queue = sink.name(), url = %cfg.url, "rule output remote_write queue started");
+            started.push(sink);
+        }
+        *self.sinks.write().unwrap_or_else(|p| p.into_inner()) = started;
+        *self.configs.lock().unwrap_or_else(|p| p.into_inner()) = configs.to_vec();
+        Ok(())
+    }
+
+    /// Drains every queue for up to [`REMOTE_WRITE_GRACE`]; what is left stays on disk.
+    async fn stop(&self) {
+        let sinks = std::mem::take(&mut *self.sinks.write().unwrap_or_else(|p| p.into_inner()));
+        self.configs.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        for sink in sinks {
+            sink.shutdown(REMOTE_WRITE_GRACE).await;
+        }
+    }
+}
+
+/// The rule manager's settings from the config.
+fn manager_options(config: &RouterConfig) -> ManagerOptions {
+    ManagerOptions {
+        default_interval_ms: config.global.evaluation_interval.as_millis(),
+        default_query_offset_ms: config.global.rule_query_offset.map_or(0, |d| d.as_millis()),
+        resend_delay_ms: config.rules.resend_delay.as_millis(),
+        external_labels: Labels::from_pairs(config.global.external_labels.iter()),
+        external_url: config.web.external_url.clone().unwrap_or_default().trim_end_matches('/').to_string(),
+        restore: RestoreOptions {
+            outage_tolerance_ms: config.rules.outage_tolerance.as_millis(),
+            for_grace_period_ms: config.rules.for_grace_period.as_millis(),
+        },
+        check: Default::default(),
+    }
+}
+
+/// The rule files `config` names, resolved now.
+fn rule_files(config: &RouterConfig) -> Result<Vec<PathBuf>, RulesError> {
+    resolve_rule_files(&config.rule_files, None)
 }
 
 impl Ingester for Store {
@@ -122,8 +235,11 @@ struct Router {
     options: RouterOptions,
     config: RouterConfig,
     queries: EmbeddedDatasource,
-    /// What rules evaluate against (rules arrive with a later version).
+    /// What rules evaluate against.
     datasource: Arc<dyn Datasource>,
+    rules: Arc<RuleManager>,
+    notifier: Arc<Notifier>,
+    rule_output: Arc<RuleOutput>,
     reload_metrics: ReloadMetrics,
 }
 
@@ -171,6 +287,15 @@ pub async fn serve(
     let mut registry = Registry::default();
     let api_metrics = ApiMetrics::register(&mut registry);
     let reload_metrics = ReloadMetrics::register(&mut registry);
+    let rule_metrics = RuleMetrics::register(&mut registry);
+    let rule_output = Arc::new(RuleOutput {
+        store: Arc::clone(&store),
+        sinks: Default::default(),
+        configs: Default::default(),
+        data_dir: data_dir.clone(),
+        metrics: RemoteWriteMetrics::register(&mut registry, "harrier_router"),
+    });
+    rule_output.apply(&config.remote_write, &config.global.external_labels).await?;
     let queries = EmbeddedDatasource::new(
         Arc::clone(&store) as Arc<dyn Queryable>,
         config.engine_options(),
@@ -178,7 +303,36 @@ pub async fn serve(
     );
     let datasource = build_datasource(&config, &queries)?;
     tracing::info!(datasource = %datasource.describe(), "rules datasource");
-    let mut router = Router { options, config, queries: queries.clone(), datasource, reload_metrics };
+    let external_labels = Labels::from_pairs(config.global.external_labels.iter());
+    let notifier = Arc::new(Notifier::new(
+        &config.alerting,
+        &external_labels,
+        NotifierOptions::default(),
+        &mut registry,
+    )?);
+    let notifier_stop = CancellationToken::new();
+    let notifier_task = tokio::spawn(Arc::clone(&notifier).run(notifier_stop.clone()));
+    let rules = Arc::new(RuleManager::new(
+        manager_options(&config),
+        Arc::clone(&datasource),
+        Arc::clone(&rule_output) as Arc<dyn RuleAppender>,
+        Arc::clone(&notifier) as Arc<dyn crate::alerts::AlertSink>,
+        Some(data_dir.join("rules")),
+        rule_metrics,
+    )?);
+    let files = rule_files(&config)?;
+    rules.update(&files).await?;
+    tracing::info!(files = files.len(), "rules loaded");
+    let mut router = Router {
+        options,
+        config,
+        queries: queries.clone(),
+        datasource,
+        rules: Arc::clone(&rules),
+        notifier: Arc::clone(&notifier),
+        rule_output: Arc::clone(&rule_output),
+        reload_metrics,
+    };
     router.reload_metrics.record(true);
 
     let ready = Arc::new(AtomicBool::new(true));
@@ -190,7 +344,8 @@ pub async fn serve(
         metrics: api_metrics,
         registry: Arc::new(registry),
         ready: Arc::clone(&ready),
-        reload: Some(reload_tx),
+        reload: Some(reload_tx.clone()),
+        rules: Some(Arc::clone(&rules)),
     };
     let server_stop = CancellationToken::new();
     let server = {
@@ -201,6 +356,8 @@ pub async fn serve(
     };
     let retention_stop = CancellationToken::new();
     let retention = tokio::spawn(retention_loop(Arc::clone(&store), retention_stop.clone()));
+    let watch =
+        tokio::spawn(watch_rule_files(router.config.rule_files.clone(), reload_tx, retention_stop.clone()));
     tracing::info!(listen = %local_addr, "harrier router started");
 
     let mut sighup =
@@ -209,12 +366,12 @@ pub async fn serve(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = sighup.recv() => {
-                if let Err(e) = router.reload() {
+                if let Err(e) = router.reload().await {
                     tracing::error!(error = %e, "config reload failed; keeping the previous config");
                 }
             }
             Some(reply) = reload_rx.recv() => {
-                let outcome = router.reload().map_err(|e| e.to_string());
+                let outcome = router.reload().await.map_err(|e| e.to_string());
                 if let Err(e) = &outcome {
                     tracing::error!(error = %e, "config reload failed; keeping the previous config");
                 }
@@ -231,6 +388,13 @@ pub async fn serve(
     if let Err(e) = retention.await {
         tracing::error!(error = %e, "retention task failed");
     }
+    let _ = watch.await;
+    rules.stop().await;
+    rule_output.stop().await;
+    // Alerts from the last evaluations go out before the process ends.
+    notifier.stop().await;
+    notifier_stop.cancel();
+    let _ = notifier_task.await;
     drop(router);
     drop(store);
     match served {
@@ -270,8 +434,8 @@ fn build_datasource(
 }
 
 impl Router {
-    fn reload(&mut self) -> Result<(), RouterError> {
-        let outcome = self.try_reload();
+    async fn reload(&mut self) -> Result<(), RouterError> {
+        let outcome = self.try_reload().await;
         self.reload_metrics.record(outcome.is_ok());
         if outcome.is_ok() {
             tracing::info!("config reloaded");
@@ -279,7 +443,9 @@ impl Router {
         outcome
     }
 
-    fn try_reload(&mut self) -> Result<(), RouterError> {
+    /// Applies a new config; rule files are loaded before anything changes, so a bad file
+    /// keeps the running config and rules.
+    async fn try_reload(&mut self) -> Result<(), RouterError> {
         let loaded = load(&self.options)?;
         for w in &loaded.warnings {
             tracing::warn!(warning = %w, "config");
@@ -292,13 +458,71 @@ impl Router {
         if config.query.max_concurrency != self.config.query.max_concurrency {
             tracing::warn!("query.max_concurrency changed: it takes effect after a restart");
         }
+        let files = rule_files(&config)?;
+        let external_labels = Labels::from_pairs(config.global.external_labels.iter());
+        let previous_options = manager_options(&self.config);
+        self.rules.set_options(manager_options(&config));
+        if let Err(e) = self.rules.update(&files).await {
+            self.rules.set_options(previous_options);
+            return Err(e.into());
+        }
         self.queries.set_options(config.engine_options());
         if datasource.describe() != self.datasource.describe() {
             tracing::info!(datasource = %datasource.describe(), "rules datasource");
         }
+        self.notifier.reload(&config.alerting, &external_labels)?;
+        self.rule_output.apply(&config.remote_write, &config.global.external_labels).await?;
+        self.rules.set_datasource(Arc::clone(&datasource));
         self.datasource = datasource;
         self.config = config;
         Ok(())
+    }
+}
+
+/// How often rule files are checked for changes.
+const RULE_WATCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Asks for a reload when the files `patterns` match change (added, removed, or modified:
+/// length or modification time), checked every [`RULE_WATCH_INTERVAL`], until `stop`.
+async fn watch_rule_files(
+    patterns: Vec<String>,
+    reload: mpsc::Sender<ReloadRequest>,
+    stop: CancellationToken,
+) {
+    fn fingerprint(patterns: &[String]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+        let files = resolve_rule_files(patterns, None).unwrap_or_default();
+        files
+            .into_iter()
+            .map(|f| {
+                let meta = std::fs::metadata(&f).ok();
+                let len = meta.as_ref().map_or(0, |m| m.len());
+                let modified = meta.and_then(|m| m.modified().ok());
+                (f, len, modified)
+            })
+            .collect()
+    }
+    if patterns.is_empty() {
+        return stop.cancelled().await;
+    }
+    let mut last = fingerprint(&patterns);
+    let mut tick = tokio::time::interval(RULE_WATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = fingerprint(&patterns);
+        if now == last {
+            continue;
+        }
+        last = now;
+        tracing::info!("rule files changed; reloading");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if reload.send(tx).await.is_err() {
+            return;
+        }
+        let _ = rx.await;
     }
 }
 

@@ -423,41 +423,70 @@ impl Store {
     /// appenders). An error means the log write failed: the batch is applied in memory but may
     /// not survive a restart.
     pub fn append(&self, batch: &[Series]) -> Result<AppendOutcome, StoreError> {
-        let inner = &self.inner;
-        let (outcome, sequence) = {
-            let mut head = inner.write_head();
-            let mut record = inner.wal.as_ref().map(|_| BatchRecord::default());
-            let outcome = head.append(batch, record.as_mut());
-            let sequence = match (&inner.wal, record.and_then(BatchRecord::finish)) {
-                (Some(wal), Some(framed)) => Some(wal.enqueue(&framed)),
-                _ => None,
-            };
-            head.enforce_memory_bound();
-            (outcome, sequence)
-        };
-        if let (Some(wal), Some(sequence)) = (&inner.wal, sequence) {
-            wal.wait_durable(sequence)?;
-            let threshold = inner.checkpoint_bytes.max(inner.last_checkpoint_bytes.load(Ordering::Relaxed));
-            if wal.segment_bytes() > threshold
-                && inner
-                    .checkpoint_running
-                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                let background = Arc::clone(inner);
-                let thread = std::thread::spawn(move || {
-                    if let Err(error) = background.checkpoint() {
-                        tracing::warn!(%error, "store checkpoint failed; the log is kept");
-                    }
-                    background.checkpoint_running.store(false, Ordering::Release);
-                });
-                // The previous thread, if any, has finished (the flag was clear).
-                if let Some(previous) = wal::lock(&inner.checkpoint_thread).replace(thread) {
-                    let _ = previous.join();
-                }
-            }
+        let (outcome, sequence) = self.append_logged(batch);
+        if let Some(sequence) = sequence {
+            self.wait_durable(sequence)?;
         }
         Ok(outcome)
+    }
+
+    /// As [`Store::append`], but returns without waiting for the log write: the batch is
+    /// visible to queries at once and becomes durable with the next [`Store::sync`] (or the
+    /// next durable append of anyone). For writers that append many small batches and need
+    /// durability only at the end of a unit of work (rule output: one sync per group
+    /// evaluation rather than one per rule).
+    pub fn append_buffered(&self, batch: &[Series]) -> AppendOutcome {
+        self.append_logged(batch).0
+    }
+
+    /// Makes everything appended so far durable (a no-op without a directory).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        match &self.inner.wal {
+            Some(wal) => self.wait_durable(wal.queued_through()),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies `batch` to the head and queues its log record; returns the record's sequence.
+    fn append_logged(&self, batch: &[Series]) -> (AppendOutcome, Option<u64>) {
+        let inner = &self.inner;
+        let mut head = inner.write_head();
+        let mut record = inner.wal.as_ref().map(|_| BatchRecord::default());
+        let outcome = head.append(batch, record.as_mut());
+        let sequence = match (&inner.wal, record.and_then(BatchRecord::finish)) {
+            (Some(wal), Some(framed)) => Some(wal.enqueue(&framed)),
+            _ => None,
+        };
+        head.enforce_memory_bound();
+        (outcome, sequence)
+    }
+
+    /// Waits until log record `sequence` is durable, then starts a background checkpoint if
+    /// the log has outgrown its threshold.
+    fn wait_durable(&self, sequence: u64) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let Some(wal) = &inner.wal else { return Ok(()) };
+        wal.wait_durable(sequence)?;
+        let threshold = inner.checkpoint_bytes.max(inner.last_checkpoint_bytes.load(Ordering::Relaxed));
+        if wal.segment_bytes() > threshold
+            && inner
+                .checkpoint_running
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            let background = Arc::clone(inner);
+            let thread = std::thread::spawn(move || {
+                if let Err(error) = background.checkpoint() {
+                    tracing::warn!(%error, "store checkpoint failed; the log is kept");
+                }
+                background.checkpoint_running.store(false, Ordering::Release);
+            });
+            // The previous thread, if any, has finished (the flag was clear).
+            if let Some(previous) = wal::lock(&inner.checkpoint_thread).replace(thread) {
+                let _ = previous.join();
+            }
+        }
+        Ok(())
     }
 
     /// Writes a checkpoint of the head now and truncates the log (normally done in the

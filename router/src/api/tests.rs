@@ -276,6 +276,7 @@ async fn serve(storage: Arc<dyn Queryable>, ingester: Arc<dyn Ingester>, limits:
         registry: Arc::new(registry),
         ready: Arc::new(AtomicBool::new(true)),
         reload: None,
+        rules: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -549,6 +550,7 @@ async fn reload_endpoint_reports_the_outcome() {
         registry: Arc::new(registry),
         ready: Arc::new(AtomicBool::new(true)),
         reload: Some(tx),
+        rules: None,
     };
     let outcomes = Arc::new(Mutex::new(vec![Err("bad config".to_string()), Ok(())]));
     tokio::spawn(async move {
@@ -606,4 +608,26 @@ fn histogram_json_shapes() {
         out,
         r#"{"resultType":"matrix","result":[{"metric":{"a":"b"},"histograms":[[2,{"count":"0","sum":"0"}]]}]}"#
     );
+}
+
+// /api/v1/rules and /api/v1/alerts formatting
+use super::rules::{go_float_e, go_time};
+
+#[test]
+fn go_float_e_matches_go() {
+    assert_eq!(go_float_e(1.0), "1e+00");
+    assert_eq!(go_float_e(0.0), "0e+00");
+    assert_eq!(go_float_e(1234.5), "1.2345e+03");
+    assert_eq!(go_float_e(1.5e-7), "1.5e-07");
+    assert_eq!(go_float_e(-2e100), "-2e+100");
+    assert_eq!(go_float_e(f64::INFINITY), "+Inf");
+    assert_eq!(go_float_e(f64::NAN), "NaN");
+}
+
+#[test]
+fn go_time_trims_the_fraction() {
+    assert_eq!(go_time(None), "0001-01-01T00:00:00Z");
+    assert_eq!(go_time(Some(0)), "1970-01-01T00:00:00Z");
+    assert_eq!(go_time(Some(1_530_736_032_600)), "2018-07-04T20:27:12.6Z");
+    assert_eq!(go_time(Some(1_530_736_032_061)), "2018-07-04T20:27:12.061Z");
 }

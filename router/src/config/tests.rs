@@ -111,12 +111,20 @@ fn query_limits_checked() {
 }
 
 #[test]
-fn prometheus_sections_accepted_with_warnings() {
-    let yaml =
-        "global:\n  evaluation_interval: 30s\nrule_files: [rules.yml]\nalerting:\n  alertmanagers: []\n";
+fn prometheus_server_sections_load() {
+    let yaml = "global:\n  scrape_interval: 15s\n  evaluation_interval: 30s\n  external_labels: {cluster: eu1}\n\
+                rule_files: [rules/*.yml]\n";
     let loaded = load_str(yaml, "prometheus.yml").unwrap();
-    assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
-    assert!(loaded.warnings[1].contains("rule_files"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.global.evaluation_interval.as_millis(), 30_000);
+    assert_eq!(loaded.config.global.external_labels.get("cluster").map(String::as_str), Some("eu1"));
+    assert_eq!(loaded.config.rule_files, vec!["rules/*.yml".to_string()]);
+    assert_eq!(diagnostic("rule_files: ['[']\n").field.to_string(), "rule_files[0]");
+    assert_eq!(
+        diagnostic("global:\n  evaluation_interval: 0s\n").field.to_string(),
+        "global.evaluation_interval"
+    );
+    assert_eq!(diagnostic("web:\n  external_url: nope\n").field.to_string(), "web.external_url");
     let loaded = load_str("datasource:\n  url: http://x\n", "router.yml").unwrap();
     assert!(loaded.warnings[0].contains("ignored with type embedded"), "{:?}", loaded.warnings);
 }

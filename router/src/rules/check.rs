@@ -5,11 +5,9 @@
 //! for groups; each is a [`Diagnostic`] with file, line, column and field path. Expressions
 //! are parsed with the engine's parser (so the engine's extra functions are known).
 //!
-//! Templates in labels and annotations of alerting rules get a light check only, until the
-//! Go-template engine exists: every `{{` needs its `}}`, and each `$variable` must be one of
-//! Prometheus's (`$labels`, `$externalLabels`, `$externalURL`, `$value`, `$`) or declared
-//! with `:=` in the same text. Full template parsing (functions, pipelines, `end` matching)
-//! is not done yet.
+//! Templates in labels and annotations of alerting rules are parsed as promtool does
+//! (`testTemplateParsing`: Prometheus's variable definitions prepended, its function map, Go's
+//! `text/template` parser; see [`crate::template::prometheus::parse_check`]).
 //!
 //! The lint is promtool's `duplicate-rules`: rules with the same record/alert name and the
 //! same labels, over all groups of a file. Like promtool it is printed under `FAILED:` but
@@ -273,96 +271,10 @@ fn legacy_name(name: &str, allow_colon: bool) -> bool {
     }
 }
 
-/// The variables Prometheus defines before every alert template.
-const TEMPLATE_VARIABLES: &[&str] = &["$", "$labels", "$externalLabels", "$externalURL", "$value"];
-
-/// Light template check (see the module doc): unclosed actions and undefined variables, with
-/// Go's `text/template` messages (`template: NAME:LINE: ...`).
+/// promtool's template check of one label or annotation value, for the template named `name`
+/// (`__alert_ALERT`): Go's parse error text (`template: NAME:LINE: ...`).
 pub fn check_template(text: &str, name: &str) -> Result<(), String> {
-    let mut defined: Vec<String> = TEMPLATE_VARIABLES.iter().map(|v| v.to_string()).collect();
-    let mut rest = text;
-    let mut consumed = 0;
-    while let Some(open) = rest.find("{{") {
-        let action_start = consumed + open;
-        let line = 1 + text[..action_start].matches('\n').count();
-        let body_start = open + 2;
-        let Some(close) = find_action_end(&rest[body_start..]) else {
-            return Err(format!("template: {name}:{line}: unclosed action"));
-        };
-        let body = &rest[body_start..body_start + close];
-        let body = body.strip_prefix('-').unwrap_or(body);
-        let body = body.strip_suffix('-').unwrap_or(body);
-        if !body.trim_start().starts_with("/*") {
-            check_variables(body, &mut defined)
-                .map_err(|var| format!("template: {name}:{line}: undefined variable \"{var}\""))?;
-        }
-        let advance = body_start + close + 2;
-        consumed += advance;
-        rest = &rest[advance..];
-    }
-    Ok(())
-}
-
-/// Offset of the `}}` closing an action, skipping quoted strings.
-fn find_action_end(body: &str) -> Option<usize> {
-    let bytes = body.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' | b'`' | b'\'' => {
-                let quote = bytes[i];
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    if bytes[i] == b'\\' && quote != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'}' if bytes.get(i + 1) == Some(&b'}') => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Declares `$x :=` variables and reports the first use of an undeclared one.
-fn check_variables(body: &str, defined: &mut Vec<String>) -> Result<(), String> {
-    let bytes = body.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' | b'`' | b'\'' => {
-                let quote = bytes[i];
-                i += 1;
-                while i < bytes.len() && bytes[i] != quote {
-                    if bytes[i] == b'\\' && quote != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'$' => {
-                let start = i;
-                i += 1;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                let var = &body[start..i];
-                let after = body[i..].trim_start();
-                let declares = after.starts_with(":=") || after.starts_with(',');
-                if declares {
-                    defined.push(var.to_string());
-                } else if !defined.iter().any(|d| d == var) {
-                    return Err(var.to_string());
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    Ok(())
+    crate::template::prometheus::parse_check_named(name, text)
 }
 
 /// promtool's duplicate-rules lint: rules with the same record/alert name and the same labels

@@ -310,6 +310,27 @@ fn latest_segment(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
+fn buffered_appends_are_visible_at_once_and_durable_after_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_at(dir.path());
+    for round in 0..10 {
+        let outcome = store.append_buffered(&batch(round, 5));
+        assert_eq!(outcome.appended, 5);
+    }
+    assert_eq!(everything(&store)[0].1.len(), 10, "visible before any sync");
+    store.sync().unwrap();
+    // A durable append by someone else also covers earlier buffered ones.
+    store.append_buffered(&batch(10, 5));
+    store.append(&batch(11, 5)).unwrap();
+    let before = everything(&store);
+    drop(store);
+    let store = open_at(dir.path());
+    assert_eq!(everything(&store), before);
+    assert_eq!(before[0].1.len(), 12);
+    assert!(Store::in_memory().sync().is_ok());
+}
+
+#[test]
 fn wal_reopen_after_drop_without_close_restores_everything() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_at(dir.path());
