@@ -8,6 +8,7 @@ need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if ((${#need[@]})); then
   echo "installing test peers: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
+mod local;
+
 /// mimalloc instead of glibc's malloc: the pipelines allocate many small, short-lived
 /// buffers next to a few large ones (scrape bodies, requests), a mix glibc serves with costly
 /// consolidation and fragmentation (measured in docs/PERFORMANCE.md).
@@ -58,19 +60,33 @@ enum Command {
     /// --config the agent runs on embedded defaults: host metrics and its own /metrics, no
     /// remote_write. Reload the config with SIGHUP or POST /-/reload.
     Agent(AgentArgs),
-    /// Run the router: receive remote_write, store it, answer Prometheus's query API.
+    /// Run the router: store remote_write, answer PromQL, evaluate rules, send alerts.
     ///
     /// Listens on Prometheus's port (9090) by default, so Grafana datasources and
     /// remote_write URLs that pointed at Prometheus keep working. The embedded store keeps its
-    /// write-ahead log in --data-dir (else the config's storage.path, else data/router).
-    /// Without --config the router runs on defaults: embedded datasource, 15d retention.
-    /// Reload the config with SIGHUP or POST /-/reload (storage settings need a restart).
+    /// write-ahead log in --data-dir (else the config's storage.path, else data/router), and
+    /// alert state in DATA_DIR/rules so a restart resumes every alert where it was. The config
+    /// takes Prometheus's global, rule_files and alerting sections unchanged. Without --config
+    /// the router runs on defaults: embedded datasource, 15d retention, no rules. Reload with
+    /// SIGHUP or POST /-/reload; rule files are also reloaded when they change (storage
+    /// settings need a restart).
     Router(RouterArgs),
+    /// Run the agent and the router in one process, with no external service.
+    ///
+    /// The agent scrapes host metrics, itself and the router and writes them with
+    /// remote_write to the router's embedded store; the router evaluates the default rule
+    /// packs (written to DATA_DIR/rules) and serves Prometheus's query API, /api/v1/rules and
+    /// /api/v1/alerts on --listen. The generated configs are written to DATA_DIR/router.yml
+    /// and DATA_DIR/agent.yml; --config (a router config: global, rule_files, alerting, ...)
+    /// and --agent-config (a prometheus.yml superset) replace them. The router config's
+    /// global.scrape_interval also sets the generated agent config's interval.
+    Local(LocalArgs),
     /// Validate configuration files without starting anything.
     ///
     /// Agent configs (prometheus.yml superset) and router configs are both accepted: a file
-    /// with a router section (storage, query, datasource) and none of the agent's
-    /// (scrape_configs, remote_write, host_metrics) is checked as a router config. Exits 0
+    /// with a router section (storage, query, datasource, rule_files, rules, alerting, web)
+    /// and none of the agent's (scrape_configs, remote_write, host_metrics) is checked as a
+    /// router config, together with the rule files it names. Exits 0
     /// when every file is valid, 1 otherwise, printing each error with file, line, field path
     /// and what was expected.
     Check {
@@ -92,8 +108,8 @@ enum RulesCommand {
     /// record/alert, expressions that parse, recording rules without for, keep_firing_for or
     /// annotations, valid metric and label names, no __name__ label, durations. Prints
     /// `Checking FILE` then `  SUCCESS: N rules found` or `  FAILED:` with the errors; exits
-    /// 1 if any file fails. Templates in alert labels and annotations get a light check only
-    /// (unclosed `{{` and undefined `$variables`); full Go-template parsing is not done yet.
+    /// 1 if any file fails. Alert labels and annotations are parsed as Go templates with
+    /// Prometheus's functions.
     Check {
         /// Rule files.
         #[arg(required = true)]
@@ -111,6 +127,29 @@ enum RulesCommand {
         /// of Prometheus 3's UTF-8 names.
         #[arg(long)]
         legacy_names: bool,
+    },
+    /// Run rule unit tests the way `promtool test rules` does.
+    ///
+    /// Same test files (rule_files, evaluation_interval, group_eval_order, tests with
+    /// input_series, alert_rule_test, promql_expr_test), same verdicts and output:
+    /// `Unit Testing:  FILE` then `  SUCCESS` or `  FAILED:` with each failure. Exits 1 if
+    /// any test fails.
+    Test {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only run test groups whose name matches this regular expression (repeatable).
+        #[arg(long)]
+        run: Vec<String>,
+        /// Ignore unknown fields in the rule files instead of rejecting them.
+        #[arg(long)]
+        ignore_unknown_fields: bool,
+        /// Show failed alert tests as a diff of expected and got.
+        #[arg(long)]
+        diff: bool,
+        /// Print timings and a dump of all data of each test group.
+        #[arg(long)]
+        debug: bool,
     },
 }
 
@@ -131,6 +170,28 @@ struct RouterArgs {
     /// Directory of the store's write-ahead log (overrides storage.path).
     #[arg(long, env = "HARRIER_DATA_DIR")]
     data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct LocalArgs {
+    /// Router config file. Generated when absent.
+    #[arg(long, short = 'c', env = "HARRIER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Agent config file (prometheus.yml superset). Generated when absent.
+    #[arg(long)]
+    agent_config: Option<PathBuf>,
+    /// Address of the router: query API, /api/v1/write, /metrics and the /-/ endpoints.
+    #[arg(long, env = "HARRIER_LISTEN", default_value = "0.0.0.0:9090")]
+    listen: SocketAddr,
+    /// Address of the agent's /metrics and /-/ endpoints (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    agent_listen: SocketAddr,
+    /// Directory for the store, buffers, alert state and generated configs.
+    #[arg(long, env = "HARRIER_DATA_DIR", default_value = "data/local")]
+    data_dir: PathBuf,
+    /// How long shutdown waits for buffered data to be delivered before leaving it on disk.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: std::time::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -183,8 +244,14 @@ fn main() -> ExitCode {
             };
             return check_rules(&files, &options);
         }
+        Command::Rules(RulesCommand::Test { files, run, ignore_unknown_fields, diff, debug }) => {
+            let options =
+                harrier_router::rules::unittest::UnitTestOptions { run, ignore_unknown_fields, diff, debug };
+            return test_rules(&files, &options);
+        }
         Command::Agent(args) => run_agent(args),
         Command::Router(args) => run_router(args),
+        Command::Local(args) => run_local(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -216,7 +283,28 @@ fn check(files: &[PathBuf]) -> ExitCode {
                     for w in &loaded.warnings {
                         println!("{}: warning: {w}", file.display());
                     }
-                    println!("{}: OK (router)", file.display());
+                    // The rule files it names are checked too, as `promtool check config` does.
+                    let rule_files =
+                        harrier_router::rules::resolve_rule_files(&loaded.config.rule_files, None);
+                    match rule_files {
+                        Ok(rule_files) => {
+                            let options = harrier_router::rules::CheckOptions::default();
+                            for rule_file in rule_files {
+                                let report = harrier_router::rules::check_file(&rule_file, &options);
+                                if report.failed() {
+                                    failed = true;
+                                    println!("{}", report.render());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            failed = true;
+                            println!("{}: {e}", file.display());
+                        }
+                    }
+                    if !failed {
+                        println!("{}: OK (router)", file.display());
+                    }
                 }
                 Err(e) => {
                     failed = true;
@@ -252,6 +340,21 @@ fn check_rules(files: &[PathBuf], options: &harrier_router::rules::CheckOptions)
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
+/// `harrier rules test`: promtool's output, each piece on promtool's stream.
+fn test_rules(files: &[PathBuf], options: &harrier_router::rules::unittest::UnitTestOptions) -> ExitCode {
+    use harrier_router::rules::unittest::{Stream, run_files_output};
+    use std::io::Write as _;
+    let (code, output) = run_files_output(files, options);
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for (stream, text) in &output.pieces {
+        let _ = match stream {
+            Stream::Stdout => stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()),
+            Stream::Stderr => stderr.write_all(text.as_bytes()),
+        };
+    }
+    if code == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
 /// Whether `file` reads as a router config (see `Command::Check`); unreadable files go to the
 /// agent's loader, which reports the read error.
 fn is_router_config(file: &std::path::Path) -> bool {
@@ -273,6 +376,27 @@ fn run_router(args: RouterArgs) -> anyhow::Result<()> {
             data_dir: args.data_dir,
         };
         harrier_router::run::run(options, shutdown).await.map_err(anyhow::Error::from)
+    })
+}
+
+fn run_local(args: LocalArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("harrier-local")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(wait_for_signals(shutdown.clone()));
+        let options = local::LocalOptions {
+            config: args.config,
+            agent_config: args.agent_config,
+            listen: args.listen,
+            agent_listen: args.agent_listen,
+            data_dir: args.data_dir,
+            shutdown_grace: args.shutdown_grace,
+        };
+        local::run(options, shutdown).await
     })
 }
 

@@ -4,5 +4,6 @@
 
 mod agent_metrics;
 mod router_query;
+mod router_rules;
 mod support;
 mod target;

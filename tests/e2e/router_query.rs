@@ -35,6 +35,11 @@ impl Router {
     }
 
     pub async fn start_on(data_dir: &Path, log_dir: &Path, port: u16) -> Router {
+        Self::start_with(data_dir, log_dir, port, &[]).await
+    }
+
+    /// Started with `extra` arguments (e.g. `--config FILE`).
+    pub async fn start_with(data_dir: &Path, log_dir: &Path, port: u16, extra: &[&str]) -> Router {
         let log = log_dir.join(format!("router-{}.log", crate::support::now_nanos()));
         let proc = Proc::spawn(
             "harrier router",
@@ -44,6 +49,7 @@ impl Router {
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("--data-dir")
                 .arg(data_dir)
+                .args(extra)
                 .env("HARRIER_LOG", "info"),
             log,
         );

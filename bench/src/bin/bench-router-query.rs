@@ -8,12 +8,12 @@
 //! and prints: ingest wall time and samples/s, the query latency (median, p90, min) of each and
 //! the ratio, and each process's CPU-seconds and peak RSS.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
+use harrier_bench::process::{free_port, spawn, usage, wait_ready, write_all};
 use harrier_telemetry::model::{Labels, Sample, Series, now_ms};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
@@ -44,69 +44,6 @@ struct Args {
     work_dir: Option<PathBuf>,
 }
 
-struct Peer {
-    name: &'static str,
-    child: Child,
-    url: String,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn spawn(name: &'static str, cmd: &mut Command, log: &Path, port: u16) -> anyhow::Result<Peer> {
-    let out = std::fs::File::create(log)?;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out.try_clone()?))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .with_context(|| format!("starting {name}"))?;
-    Ok(Peer { name, child, url: format!("http://127.0.0.1:{port}") })
-}
-
-/// (CPU seconds, peak RSS MiB) of a process, from /proc.
-fn usage(pid: u32) -> anyhow::Result<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).context("odd /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 =
-        fields.get(11).context("utime")?.parse::<f64>()? + fields.get(12).context("stime")?.parse::<f64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let hwm_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .context("VmHWM")?
-        .parse()?;
-    Ok((ticks / 100.0, hwm_kib / 1024.0))
-}
-
-async fn wait_ready(client: &reqwest::Client, peer: &mut Peer) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = client.get(format!("{}/-/ready", peer.url)).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if let Some(status) = peer.child.try_wait()? {
-            bail!("{} exited with {status} before it was ready", peer.name);
-        }
-        if Instant::now() > deadline {
-            bail!("{} not ready after 120 s", peer.name);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn dataset(args: &Args, first_ts: i64) -> Vec<Series> {
     (0..args.series)
         .map(|i| {
@@ -126,24 +63,6 @@ fn dataset(args: &Args, first_ts: i64) -> Vec<Series> {
             Series::new(labels, samples)
         })
         .collect()
-}
-
-async fn write_all(client: &reqwest::Client, url: &str, bodies: &[Vec<u8>]) -> anyhow::Result<Duration> {
-    let start = Instant::now();
-    for body in bodies {
-        let resp = client
-            .post(format!("{url}/api/v1/write"))
-            .header("Content-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .body(body.clone())
-            .send()
-            .await?;
-        if !resp.status().is_success() {
-            bail!("{url}: write answered {}: {}", resp.status(), resp.text().await.unwrap_or_default());
-        }
-    }
-    Ok(start.elapsed())
 }
 
 async fn time_query(
@@ -203,8 +122,8 @@ async fn main() -> anyhow::Result<()> {
         &work.join("router.log"),
         router_port,
     )?;
-    wait_ready(&client, &mut prometheus).await?;
-    wait_ready(&client, &mut router).await?;
+    wait_ready(&client, &mut prometheus, Duration::from_secs(120)).await?;
+    wait_ready(&client, &mut router, Duration::from_secs(120)).await?;
 
     let last_ts = now_ms() / 15_000 * 15_000;
     let first_ts = last_ts - (args.samples as i64 - 1) * 15_000;
@@ -218,7 +137,8 @@ async fn main() -> anyhow::Result<()> {
     let mut ingest = Vec::new();
     for peer in [&prometheus, &router] {
         let took = write_all(&client, &peer.url, &bodies).await?;
-        let (cpu, rss) = usage(peer.child.id())?;
+        let u = usage(peer.pid())?;
+        let (cpu, rss) = (u.cpu_seconds, u.peak_rss_mib);
         println!(
             "ingest {:>14}: {:>7.2} s wall, {:>10.0} samples/s, after ingest {:>6.1} CPU-s, peak RSS {:>7.1} MiB",
             peer.name,
@@ -254,7 +174,8 @@ async fn main() -> anyhow::Result<()> {
         latencies[i].sort();
         let median = percentile(&latencies[i], 0.5);
         medians.push(median);
-        let (cpu, rss) = usage(peer.child.id())?;
+        let u = usage(peer.pid())?;
+        let (cpu, rss) = (u.cpu_seconds, u.peak_rss_mib);
         println!(
             "query  {:>14}: median {:>8.1} ms, p90 {:>8.1} ms, min {:>8.1} ms; total {:>6.1} CPU-s, peak RSS {:>7.1} MiB",
             peer.name,
@@ -269,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
         "router/Prometheus: query median latency {:.2}x, ingest wall time {:.2}x, peak RSS {:.2}x",
         medians[1].as_secs_f64() / medians[0].as_secs_f64(),
         ingest[1].0.as_secs_f64() / ingest[0].0.as_secs_f64(),
-        usage(router.child.id())?.1 / usage(prometheus.child.id())?.1,
+        usage(router.pid())?.peak_rss_mib / usage(prometheus.pid())?.peak_rss_mib,
     );
     Ok(())
 }
