@@ -76,17 +76,20 @@ pub async fn run(options: LocalOptions, shutdown: CancellationToken) -> anyhow::
         }
     };
 
-    let stop = shutdown.child_token();
+    // Shutdown order: the agent first (its last batches drain into the router), then the
+    // router. Either stopping on an error stops the other.
+    let agent_stop = shutdown.child_token();
+    let router_stop = CancellationToken::new();
     let router = {
         let options = harrier_router::run::RouterOptions {
             config_path: Some(router_config),
             listen: options.listen,
             data_dir: Some(dir.join("router")),
         };
-        let stop = stop.clone();
+        let (router_stop, agent_stop) = (router_stop.clone(), agent_stop.clone());
         tokio::spawn(async move {
-            let result = harrier_router::run::serve(options, router_listener, stop.clone()).await;
-            stop.cancel();
+            let result = harrier_router::run::serve(options, router_listener, router_stop).await;
+            agent_stop.cancel();
             result
         })
     };
@@ -97,10 +100,10 @@ pub async fn run(options: LocalOptions, shutdown: CancellationToken) -> anyhow::
             data_dir: dir.join("agent"),
             shutdown_grace: options.shutdown_grace,
         };
-        let stop = stop.clone();
+        let (router_stop, agent_stop) = (router_stop.clone(), agent_stop.clone());
         tokio::spawn(async move {
-            let result = harrier_agent::run::serve(options, agent_listener, stop.clone()).await;
-            stop.cancel();
+            let result = harrier_agent::run::serve(options, agent_listener, agent_stop).await;
+            router_stop.cancel();
             result
         })
     };

@@ -82,6 +82,8 @@ pub enum RouterError {
     Alerting(#[from] crate::alerts::AlertsError),
     #[error("remote_write: {0}")]
     RemoteWrite(#[from] RemoteWriteError),
+    #[error("reload applied except: {0}")]
+    PartialReload(String),
 }
 
 /// How long shutdown (or a reload that replaces them) lets remote_write queues deliver before
@@ -119,16 +121,35 @@ impl RuleAppender for RuleOutput {
 
 impl RuleOutput {
     /// Starts the queues `configs` asks for, replacing (and first draining) the running ones
-    /// when the config changed.
+    /// when the config changed. Queues of the same name share a directory, so the old ones
+    /// stop first; if a new one cannot start, the previous queues are started again and the
+    /// error returned.
     async fn apply(
         &self,
         configs: &[RemoteWriteConfig],
         external_labels: &BTreeMap<String, String>,
     ) -> Result<(), RouterError> {
-        if *self.configs.lock().unwrap_or_else(|p| p.into_inner()) == configs {
+        let previous = self.configs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if previous == configs {
             return Ok(());
         }
         self.stop().await;
+        match self.start_all(configs, external_labels) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Err(again) = self.start_all(&previous, external_labels) {
+                    tracing::error!(error = %again, "cannot restart the previous remote_write queues");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn start_all(
+        &self,
+        configs: &[RemoteWriteConfig],
+        external_labels: &BTreeMap<String, String>,
+    ) -> Result<(), RouterError> {
         let mut started = Vec::with_capacity(configs.len());
         for cfg in configs {
             let sink = RemoteWriteSink::start(
@@ -156,14 +177,31 @@ impl RuleOutput {
     }
 }
 
-/// The rule manager's settings from the config.
-fn manager_options(config: &RouterConfig) -> ManagerOptions {
+/// Prometheus's default external URL: `http://<hostname>:<port>`.
+fn default_external_url(listen: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("http://{host}:{}", listen.port())
+}
+
+/// The rule manager's settings from the config; `default_url` when `web.external_url` is not
+/// set.
+fn manager_options(config: &RouterConfig, default_url: &str) -> ManagerOptions {
     ManagerOptions {
         default_interval_ms: config.global.evaluation_interval.as_millis(),
         default_query_offset_ms: config.global.rule_query_offset.map_or(0, |d| d.as_millis()),
         resend_delay_ms: config.rules.resend_delay.as_millis(),
         external_labels: Labels::from_pairs(config.global.external_labels.iter()),
-        external_url: config.web.external_url.clone().unwrap_or_default().trim_end_matches('/').to_string(),
+        external_url: config
+            .web
+            .external_url
+            .clone()
+            .unwrap_or_else(|| default_url.to_string())
+            .trim_end_matches('/')
+            .to_string(),
         restore: RestoreOptions {
             outage_tolerance_ms: config.rules.outage_tolerance.as_millis(),
             for_grace_period_ms: config.rules.for_grace_period.as_millis(),
@@ -240,6 +278,8 @@ struct Router {
     rules: Arc<RuleManager>,
     notifier: Arc<Notifier>,
     rule_output: Arc<RuleOutput>,
+    /// The external URL when `web.external_url` is not set.
+    default_url: String,
     reload_metrics: ReloadMetrics,
 }
 
@@ -313,7 +353,7 @@ pub async fn serve(
     let notifier_stop = CancellationToken::new();
     let notifier_task = tokio::spawn(Arc::clone(&notifier).run(notifier_stop.clone()));
     let rules = Arc::new(RuleManager::new(
-        manager_options(&config),
+        manager_options(&config, &default_external_url(local_addr)),
         Arc::clone(&datasource),
         Arc::clone(&rule_output) as Arc<dyn RuleAppender>,
         Arc::clone(&notifier) as Arc<dyn crate::alerts::AlertSink>,
@@ -331,6 +371,7 @@ pub async fn serve(
         rules: Arc::clone(&rules),
         notifier: Arc::clone(&notifier),
         rule_output: Arc::clone(&rule_output),
+        default_url: default_external_url(local_addr),
         reload_metrics,
     };
     router.reload_metrics.record(true);
@@ -460,8 +501,8 @@ impl Router {
         }
         let files = rule_files(&config)?;
         let external_labels = Labels::from_pairs(config.global.external_labels.iter());
-        let previous_options = manager_options(&self.config);
-        self.rules.set_options(manager_options(&config));
+        let previous_options = manager_options(&self.config, &self.default_url);
+        self.rules.set_options(manager_options(&config, &self.default_url));
         if let Err(e) = self.rules.update(&files).await {
             self.rules.set_options(previous_options);
             return Err(e.into());
@@ -470,12 +511,19 @@ impl Router {
         if datasource.describe() != self.datasource.describe() {
             tracing::info!(datasource = %datasource.describe(), "rules datasource");
         }
-        self.notifier.reload(&config.alerting, &external_labels)?;
-        self.rule_output.apply(&config.remote_write, &config.global.external_labels).await?;
+        // The rules are applied: apply the rest too, each part on its own, and report what
+        // failed (that part keeps running as before).
+        let mut failures = Vec::new();
+        if let Err(e) = self.notifier.reload(&config.alerting, &external_labels) {
+            failures.push(format!("alerting: {e}"));
+        }
+        if let Err(e) = self.rule_output.apply(&config.remote_write, &config.global.external_labels).await {
+            failures.push(e.to_string());
+        }
         self.rules.set_datasource(Arc::clone(&datasource));
         self.datasource = datasource;
         self.config = config;
-        Ok(())
+        if failures.is_empty() { Ok(()) } else { Err(RouterError::PartialReload(failures.join("; "))) }
     }
 }
 

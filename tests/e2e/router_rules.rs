@@ -151,7 +151,23 @@ async fn local_rule_fires_and_remote_datasource_on_prometheus_gives_the_same_ale
         &["--config", dir.path().join("router.yml").to_str().unwrap()],
     )
     .await;
-    let from_remote = firing_alert(&router.url(), "HostHasCpus", Duration::from_secs(60)).await;
+    let from_remote = match tokio::time::timeout(
+        Duration::from_secs(60),
+        firing_alert(&router.url(), "HostHasCpus", Duration::from_secs(120)),
+    )
+    .await
+    {
+        Ok(alert) => alert,
+        Err(_) => {
+            let rules =
+                http().get(format!("{}/api/v1/rules", router.url())).send().await.unwrap().text().await;
+            let up = prometheus.query("count(node_cpu_seconds_total)").await;
+            panic!(
+                "HostHasCpus not firing through the remote datasource.\nrules: {rules:?}\nPrometheus has: {up:?}\nrouter log:\n{}",
+                router.proc.log_text()
+            );
+        }
+    };
     assert_eq!(from_remote.0, from_local.0, "same labels");
     assert_eq!(from_remote.1, from_local.1, "same annotations");
     // The recorded series went to Prometheus with remote_write.

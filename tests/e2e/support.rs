@@ -13,10 +13,20 @@ use std::time::{Duration, Instant};
 /// A label set as the tests compare them: sorted name -> value.
 pub type LabelSet = BTreeMap<String, String>;
 
-/// A free loopback port: bound by the OS (port 0), then released for the child to take.
+/// A free loopback port: bound by the OS (port 0), then released for the child to take. A port
+/// is handed out once per test run: tests run in parallel and some stop a peer and restart it
+/// on its port later (outage tests), so a port another test was given is never reused.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = l.local_addr().expect("local addr").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Fails the test with a clear message when a peer program is missing.

@@ -66,7 +66,9 @@ pub async fn rules(State(state): State<ApiState>, RawQuery(query): RawQuery) -> 
                     if !want_alerts {
                         continue;
                     }
-                    obj.insert("state".into(), json!(a.state().as_str()));
+                    // Prometheus 3 reports `unknown` until the first evaluation.
+                    let state = if rule.last_eval_ms.is_none() { "unknown" } else { a.state().as_str() };
+                    obj.insert("state".into(), json!(state));
                     obj.insert("name".into(), json!(a.name()));
                     obj.insert("query".into(), json!(a.expr()));
                     obj.insert("duration".into(), json!(a.hold_ms() as f64 / 1000.0));
@@ -89,7 +91,9 @@ pub async fn rules(State(state): State<ApiState>, RawQuery(query): RawQuery) -> 
                 }
             }
             obj.insert("health".into(), json!(rule.health.as_str()));
-            obj.insert("lastError".into(), json!(rule.last_error.clone().unwrap_or_default()));
+            if let Some(e) = &rule.last_error {
+                obj.insert("lastError".into(), json!(e));
+            }
             obj.insert("evaluationTime".into(), json!(rule.last_eval_duration_secs));
             obj.insert("lastEvaluation".into(), json!(go_time(rule.last_eval_ms)));
             obj.insert(

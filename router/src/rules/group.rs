@@ -132,6 +132,8 @@ pub struct Group {
     /// Unix ms of the last evaluation.
     pub last_eval_ms: Option<i64>,
     pub last_eval_duration_secs: f64,
+    /// Series of rules removed by a reload, marked stale at the next evaluation.
+    stale_series: Vec<Labels>,
 }
 
 impl Group {
@@ -141,6 +143,7 @@ impl Group {
             rules: rules.into_iter().map(GroupRule::new).collect(),
             last_eval_ms: None,
             last_eval_duration_secs: 0.0,
+            stale_series: Vec::new(),
         }
     }
 
@@ -172,6 +175,22 @@ impl Group {
         let started = std::time::Instant::now();
         let mut outcome = GroupEvalOutcome::default();
         let settings = &self.settings;
+        if !self.stale_series.is_empty() {
+            let t = ts - settings.query_offset_ms;
+            let markers: Vec<RuleSample> = std::mem::take(&mut self.stale_series)
+                .into_iter()
+                .map(|labels| RuleSample { labels, t, v: stale_nan(), h: None })
+                .collect();
+            match appender.append(&markers) {
+                Ok(rejected) => {
+                    outcome.samples_written += markers.len();
+                    outcome.rejected_samples += rejected;
+                }
+                Err(e) => {
+                    tracing::warn!(group = %settings.name, error = %e, "cannot write staleness markers")
+                }
+            }
+        }
         for rule in &mut self.rules {
             let rule_started = std::time::Instant::now();
             rule.last_eval_ms = Some(ts);
@@ -179,6 +198,14 @@ impl Group {
                 RuleKind::Recording(r) => r.eval(ts, settings.query_offset_ms, settings.limit, ctx),
                 RuleKind::Alerting(r) => r.eval(ts, settings.query_offset_ms, settings.limit, ctx),
             };
+            // Alerts go out before the output is written (as Prometheus), so a storage
+            // problem cannot silence them.
+            if result.is_ok()
+                && let RuleKind::Alerting(r) = &mut rule.rule
+            {
+                let url = format!("{}{}", ctx.external_url, table_link(r.expr()));
+                outcome.alerts.extend(r.alerts_to_send(ts, resend_delay_ms, settings.interval_ms, &url));
+            }
             match result.and_then(|samples| {
                 write_with_staleness(rule, samples, ts - settings.query_offset_ms, appender)
             }) {
@@ -187,15 +214,6 @@ impl Group {
                     rule.last_error = None;
                     outcome.samples_written += written;
                     outcome.rejected_samples += rejected;
-                    if let RuleKind::Alerting(r) = &mut rule.rule {
-                        let url = format!("{}{}", ctx.external_url, table_link(r.expr()));
-                        outcome.alerts.extend(r.alerts_to_send(
-                            ts,
-                            resend_delay_ms,
-                            settings.interval_ms,
-                            &url,
-                        ));
-                    }
                 }
                 Err(e) => {
                     tracing::warn!(group = %settings.name, rule = %rule.rule.name(), error = %e, "rule evaluation failed");
@@ -221,20 +239,26 @@ impl Group {
         self.rules
             .iter()
             .flat_map(|r| r.previous_series.iter())
+            .chain(self.stale_series.iter())
             .map(|labels| RuleSample { labels: labels.clone(), t: ts, v: stale_nan(), h: None })
             .collect()
     }
 
     /// Takes over what can carry over from the same group before a reload (Prometheus's
-    /// `CopyState`): the last evaluation time, each rule's written series (matched by name,
-    /// in order of appearance) and each alerting rule's alerts (matched by name and labels).
+    /// `CopyState`): the last evaluation time, and for each rule matched by kind, name and
+    /// labels (in order of appearance, so two rules of the same name with different labels
+    /// pair up correctly) its written series, health and alerts. The series of old rules that
+    /// found no match get staleness markers at the next evaluation.
     pub fn copy_state_from(&mut self, old: &Group) {
         self.last_eval_ms = old.last_eval_ms;
         self.last_eval_duration_secs = old.last_eval_duration_secs;
         let mut used = vec![false; old.rules.len()];
         for rule in &mut self.rules {
             let found = old.rules.iter().enumerate().find(|(i, o)| {
-                !used[*i] && o.rule.name() == rule.rule.name() && same_kind(&o.rule, &rule.rule)
+                !used[*i]
+                    && o.rule.name() == rule.rule.name()
+                    && o.rule.labels() == rule.rule.labels()
+                    && same_kind(&o.rule, &rule.rule)
             });
             let Some((i, old_rule)) = found else { continue };
             used[i] = true;
@@ -243,12 +267,19 @@ impl Group {
             rule.last_error = old_rule.last_error.clone();
             rule.last_eval_ms = old_rule.last_eval_ms;
             rule.last_eval_duration_secs = old_rule.last_eval_duration_secs;
-            if let (RuleKind::Alerting(new), RuleKind::Alerting(prev)) = (&mut rule.rule, &old_rule.rule)
-                && new.labels() == prev.labels()
-            {
+            if let (RuleKind::Alerting(new), RuleKind::Alerting(prev)) = (&mut rule.rule, &old_rule.rule) {
                 new.set_alerts(prev.alerts().into_iter().cloned());
             }
         }
+        self.stale_series = old.stale_series.clone();
+        for (i, old_rule) in old.rules.iter().enumerate() {
+            if !used[i] {
+                self.stale_series.extend(old_rule.previous_series.iter().cloned());
+            }
+        }
+        // A series a matched rule still writes is not stale.
+        let kept: HashSet<&Labels> = self.rules.iter().flat_map(|r| r.previous_series.iter()).collect();
+        self.stale_series.retain(|l| !kept.contains(l));
     }
 
     /// Whether any rule is an alerting rule.

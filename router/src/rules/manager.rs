@@ -9,8 +9,10 @@
 //!   its series and deletes its saved state.
 //! - **Scheduling**: one tokio task per group. Evaluations land on the group's fixed phase
 //!   within its interval ([`Group::eval_timestamp`]); when an evaluation overruns, the slots it
-//!   covered are skipped and counted as missed, as Prometheus does. Time comes from tokio's
-//!   clock (anchored to the wall clock at start), so tests can run it in paused, virtual time.
+//!   covered are skipped and counted as missed, as Prometheus does. Evaluation times come
+//!   from the wall clock; when it jumps back, the schedule realigns.
+//! - **Reading** ([`RuleManager::groups`]): each group publishes a copy of itself after every
+//!   evaluation, so the API never waits for an evaluation in progress.
 //! - **Evaluation** runs on the blocking pool ([`Group::eval`] is synchronous); queries go to
 //!   the [`Datasource`] (the embedded engine or a remote API) through [`DatasourceQuerier`].
 //!   Output goes to the [`RuleAppender`] (the embedded store), alerts to the sink, and the
@@ -158,6 +160,10 @@ struct RunningGroup {
     task: JoinHandle<()>,
 }
 
+/// The state readers see: a copy of a group taken after each evaluation, so the API never
+/// waits for an evaluation in progress (which can take as long as the query timeout).
+type Snapshot = Arc<RwLock<Arc<Group>>>;
+
 struct Shared {
     options: RwLock<ManagerOptions>,
     datasource: RwLock<Arc<dyn Datasource>>,
@@ -165,23 +171,6 @@ struct Shared {
     sink: Arc<dyn AlertSink>,
     state: Option<StateDir>,
     metrics: RuleMetrics,
-    clock: Clock,
-}
-
-/// Wall-clock milliseconds read from tokio's clock, so paused-time tests control it.
-#[derive(Clone, Copy)]
-struct Clock {
-    wall_ms: i64,
-    instant: tokio::time::Instant,
-}
-
-impl Clock {
-    fn now_ms(&self) -> i64 {
-        self.wall_ms + self.instant.elapsed().as_millis() as i64
-    }
-    fn instant_at(&self, ms: i64) -> tokio::time::Instant {
-        self.instant + std::time::Duration::from_millis((ms - self.wall_ms).max(0) as u64)
-    }
 }
 
 /// Why loading rules failed: one message per problem, each naming its file.
@@ -193,8 +182,8 @@ pub struct LoadErrors(pub Vec<String>);
 pub struct RuleManager {
     shared: Arc<Shared>,
     groups: tokio::sync::Mutex<Vec<RunningGroup>>,
-    /// Snapshot handles for readers (API), in load order.
-    handles: RwLock<Vec<Arc<Mutex<Group>>>>,
+    /// What readers (the API) see, in load order.
+    handles: RwLock<Vec<Snapshot>>,
 }
 
 impl RuleManager {
@@ -209,8 +198,6 @@ impl RuleManager {
         metrics: RuleMetrics,
     ) -> Result<RuleManager, state::StateError> {
         let state = state_dir.map(StateDir::open).transpose()?;
-        let clock =
-            Clock { wall_ms: harrier_telemetry::model::now_ms(), instant: tokio::time::Instant::now() };
         Ok(RuleManager {
             shared: Arc::new(Shared {
                 options: RwLock::new(options),
@@ -219,7 +206,6 @@ impl RuleManager {
                 sink,
                 state,
                 metrics,
-                clock,
             }),
             groups: tokio::sync::Mutex::new(Vec::new()),
             handles: RwLock::new(Vec::new()),
@@ -278,8 +264,9 @@ impl RuleManager {
             let key = lock(&r.group).key();
             old.insert(key, r.group);
         }
-        let now = self.shared.clock.now_ms();
+        let now = harrier_telemetry::model::now_ms();
         let mut started = Vec::with_capacity(new_groups.len());
+        let mut snapshots = Vec::with_capacity(new_groups.len());
         for mut group in new_groups {
             let key = group.key();
             if let Some(previous) = old.remove(&key) {
@@ -307,18 +294,41 @@ impl RuleManager {
                 .get_or_create(&labels)
                 .set(group.settings.interval_ms as f64 / 1000.0);
             self.shared.metrics.rules.get_or_create(&labels).set(group.rules.len() as i64);
+            let snapshot: Snapshot = Arc::new(RwLock::new(Arc::new(group.clone())));
             let group = Arc::new(Mutex::new(group));
             let stop = CancellationToken::new();
-            let task = tokio::spawn(run_group(Arc::clone(&self.shared), Arc::clone(&group), stop.clone()));
+            let task = tokio::spawn(run_group(
+                Arc::clone(&self.shared),
+                Arc::clone(&group),
+                Arc::clone(&snapshot),
+                stop.clone(),
+            ));
             started.push(RunningGroup { group, stop, task });
+            snapshots.push(snapshot);
         }
-        // Groups that are gone: end their series and forget their state.
+        // Groups that are gone: forget their state, and end their series after two of their
+        // intervals (as Prometheus: a group that was only renamed or moved has written newer
+        // samples by then, so the markers are refused and its series have no gap).
         for (key, removed) in old {
-            let markers = lock(&removed).stale_markers(now);
-            if !markers.is_empty()
-                && let Err(e) = self.shared.appender.append(&markers)
-            {
-                tracing::warn!(group = %key, error = %e, "cannot write staleness markers");
+            let (markers, interval) = {
+                let g = lock(&removed);
+                (g.stale_markers(0), g.settings.interval_ms)
+            };
+            if !markers.is_empty() {
+                let appender = Arc::clone(&self.shared.appender);
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis((2 * interval).max(0) as u64)).await;
+                    let t = harrier_telemetry::model::now_ms();
+                    let markers: Vec<RuleSample> =
+                        markers.into_iter().map(|m| RuleSample { t, ..m }).collect();
+                    let written = tokio::task::spawn_blocking(move || {
+                        appender.append(&markers).and_then(|_| appender.flush())
+                    })
+                    .await;
+                    if let Ok(Err(e)) = written {
+                        tracing::warn!(error = %e, "cannot write staleness markers of a removed rule group");
+                    }
+                });
             }
             if let Some(dir) = &self.shared.state
                 && let Err(e) = dir.save(&key, None)
@@ -329,15 +339,20 @@ impl RuleManager {
             self.shared.metrics.interval.remove(&labels);
             self.shared.metrics.rules.remove(&labels);
         }
-        *self.handles.write().unwrap_or_else(|p| p.into_inner()) =
-            started.iter().map(|r| Arc::clone(&r.group)).collect();
+        *self.handles.write().unwrap_or_else(|p| p.into_inner()) = snapshots;
         *running = started;
         Ok(())
     }
 
-    /// A copy of every group as it is now, in load order (for the API).
-    pub fn groups(&self) -> Vec<Group> {
-        self.handles.read().unwrap_or_else(|p| p.into_inner()).iter().map(|g| lock(g).clone()).collect()
+    /// Every group as of its last evaluation, in load order (for the API); never waits for an
+    /// evaluation in progress.
+    pub fn groups(&self) -> Vec<Arc<Group>> {
+        self.handles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|g| Arc::clone(&g.read().unwrap_or_else(|p| p.into_inner())))
+            .collect()
     }
 
     /// Stops every group after its evaluation in progress; alert state is on disk.
@@ -356,21 +371,33 @@ fn lock(group: &Mutex<Group>) -> std::sync::MutexGuard<'_, Group> {
     group.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Evaluates `group` on its interval until `stop`.
-async fn run_group(shared: Arc<Shared>, group: Arc<Mutex<Group>>, stop: CancellationToken) {
+/// Evaluates `group` on its interval until `stop`. Evaluation times come from the wall
+/// clock (as Prometheus's); if it jumps, the schedule realigns to the group's phase.
+async fn run_group(
+    shared: Arc<Shared>,
+    group: Arc<Mutex<Group>>,
+    snapshot: Snapshot,
+    stop: CancellationToken,
+) {
     let (key, interval, mut next) = {
         let g = lock(&group);
-        let now = shared.clock.now_ms();
+        let now = harrier_telemetry::model::now_ms();
         (g.key(), g.settings.interval_ms, g.eval_timestamp(now) + g.settings.interval_ms)
     };
     let labels = RuleMetrics::group_labels(&key);
     let mut saved_state = shared.state.as_ref().is_some_and(|d| d.path_for(&key).exists());
     loop {
+        let wait = next - harrier_telemetry::model::now_ms();
+        if wait > interval {
+            // The clock went back: take the next slot from now.
+            next = lock(&group).eval_timestamp(harrier_telemetry::model::now_ms()) + interval;
+            continue;
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep_until(shared.clock.instant_at(next)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)) => {}
         }
-        let now = shared.clock.now_ms();
+        let now = harrier_telemetry::model::now_ms();
         let missed = (now - next) / interval;
         if missed > 0 {
             shared.metrics.missed.get_or_create(&labels).inc_by(missed as u64);
@@ -381,6 +408,7 @@ async fn run_group(shared: Arc<Shared>, group: Arc<Mutex<Group>>, stop: Cancella
         let ts = next;
         let task_shared = Arc::clone(&shared);
         let task_group = Arc::clone(&group);
+        let task_snapshot = Arc::clone(&snapshot);
         let handle = tokio::runtime::Handle::current();
         let had_state = saved_state;
         let task_key = key.clone();
@@ -399,6 +427,7 @@ async fn run_group(shared: Arc<Shared>, group: Arc<Mutex<Group>>, stop: Cancella
             let captured = state::capture(&g);
             let rules = g.rules.len();
             let duration = g.last_eval_duration_secs;
+            *task_snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(g.clone());
             drop(g);
             let mut has_state = had_state;
             if let Some(dir) = &shared.state

@@ -163,3 +163,34 @@ fn evaluation_slots_have_a_fixed_phase_per_group() {
     }
     assert_eq!(g.eval_timestamp(t0 + 1), t0);
 }
+
+#[test]
+fn reload_pairs_same_named_rules_by_labels_and_stales_removed_rules() {
+    let two = "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up == 0\n        labels: {severity: warning}\n      - alert: X\n        expr: up == 0\n        labels: {severity: critical}\n      - record: gone\n        expr: up\n";
+    let store = store_with_up(&[(0, 0.0), (M, 0.0)]);
+    let querier = EngineQuerier {
+        engine: Engine::new(EngineOptions::default()),
+        storage: store.clone() as Arc<dyn Queryable>,
+    };
+    let external = Labels::new();
+    let ctx = EvalContext { querier: &querier, external_labels: &external, external_url: "" };
+    let mut old = build_groups(&load_str(two.into(), "f.yml", false).unwrap(), M, 0).remove(0);
+    old.eval(0, &ctx, store.as_ref(), M);
+    // The warning rule is deleted (and the recording rule too): the critical one keeps its
+    // alert, the removed rules' series get staleness markers at the next evaluation.
+    let one = "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up == 0\n        labels: {severity: critical}\n";
+    let mut new = build_groups(&load_str(one.into(), "f.yml", false).unwrap(), M, 0).remove(0);
+    new.copy_state_from(&old);
+    let RuleKind::Alerting(a) = &new.rules[0].rule else { panic!("alerting rule expected") };
+    assert_eq!(a.alerts().len(), 1);
+    assert_eq!(a.alerts()[0].labels.get("severity"), Some("critical"));
+    assert_eq!(a.alerts()[0].state, crate::rules::alerting::AlertState::Firing);
+    new.eval(M, &ctx, store.as_ref(), M);
+    let gone = series_at(&store, "gone", M);
+    assert!(gone.len() == 1 && is_stale_nan(gone[0].1), "{gone:?}");
+    let warning: Vec<_> = series_at(&store, "ALERTS", M)
+        .into_iter()
+        .filter(|(l, _)| l.get("severity") == Some("warning"))
+        .collect();
+    assert!(warning.len() == 1 && is_stale_nan(warning[0].1), "{warning:?}");
+}
