@@ -280,6 +280,8 @@ struct Router {
     rule_output: Arc<RuleOutput>,
     /// The external URL when `web.external_url` is not set.
     default_url: String,
+    /// The `rule_files` patterns the watcher follows.
+    watched_patterns: Arc<std::sync::RwLock<Vec<String>>>,
     reload_metrics: ReloadMetrics,
 }
 
@@ -363,6 +365,7 @@ pub async fn serve(
     let files = rule_files(&config)?;
     rules.update(&files).await?;
     tracing::info!(files = files.len(), "rules loaded");
+    let watched_patterns = Arc::new(std::sync::RwLock::new(config.rule_files.clone()));
     let mut router = Router {
         options,
         config,
@@ -372,6 +375,7 @@ pub async fn serve(
         notifier: Arc::clone(&notifier),
         rule_output: Arc::clone(&rule_output),
         default_url: default_external_url(local_addr),
+        watched_patterns,
         reload_metrics,
     };
     router.reload_metrics.record(true);
@@ -397,8 +401,11 @@ pub async fn serve(
     };
     let retention_stop = CancellationToken::new();
     let retention = tokio::spawn(retention_loop(Arc::clone(&store), retention_stop.clone()));
-    let watch =
-        tokio::spawn(watch_rule_files(router.config.rule_files.clone(), reload_tx, retention_stop.clone()));
+    let watch = tokio::spawn(watch_rule_files(
+        Arc::clone(&router.watched_patterns),
+        reload_tx,
+        retention_stop.clone(),
+    ));
     tracing::info!(listen = %local_addr, "harrier router started");
 
     let mut sighup =
@@ -522,6 +529,7 @@ impl Router {
         }
         self.rules.set_datasource(Arc::clone(&datasource));
         self.datasource = datasource;
+        *self.watched_patterns.write().unwrap_or_else(|p| p.into_inner()) = config.rule_files.clone();
         self.config = config;
         if failures.is_empty() { Ok(()) } else { Err(RouterError::PartialReload(failures.join("; "))) }
     }
@@ -530,14 +538,17 @@ impl Router {
 /// How often rule files are checked for changes.
 const RULE_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Asks for a reload when the files `patterns` match change (added, removed, or modified:
-/// length or modification time), checked every [`RULE_WATCH_INTERVAL`], until `stop`.
+/// Asks for a reload when the files the `patterns` of the running config match change (added,
+/// removed, or modified: length or modification time), checked every
+/// [`RULE_WATCH_INTERVAL`], until `stop`. A reload that changes `rule_files` updates
+/// `patterns`.
 async fn watch_rule_files(
-    patterns: Vec<String>,
+    patterns: Arc<std::sync::RwLock<Vec<String>>>,
     reload: mpsc::Sender<ReloadRequest>,
     stop: CancellationToken,
 ) {
-    fn fingerprint(patterns: &[String]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    type Fingerprint = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
+    fn fingerprint(patterns: &[String]) -> Fingerprint {
         let files = resolve_rule_files(patterns, None).unwrap_or_default();
         files
             .into_iter()
@@ -549,10 +560,9 @@ async fn watch_rule_files(
             })
             .collect()
     }
-    if patterns.is_empty() {
-        return stop.cancelled().await;
-    }
-    let mut last = fingerprint(&patterns);
+    let current = || patterns.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut watched = current();
+    let mut last = fingerprint(&watched);
     let mut tick = tokio::time::interval(RULE_WATCH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -560,7 +570,14 @@ async fn watch_rule_files(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = fingerprint(&patterns);
+        let now_patterns = current();
+        if now_patterns != watched {
+            // A reload changed rule_files. Files may have changed since it loaded them, so
+            // compare against nothing: one more reload, which keeps all state, is harmless.
+            watched = now_patterns;
+            last = Vec::new();
+        }
+        let now = fingerprint(&watched);
         if now == last {
             continue;
         }

@@ -85,3 +85,86 @@ async fn bad_config_fails_before_binding() {
     let err = run(options, CancellationToken::new()).await.unwrap_err();
     assert!(err.to_string().contains("a remote datasource needs a url"), "{err}");
 }
+
+/// Rule files are picked up when they appear or change (the watcher), a broken one keeps the
+/// running rules and fails `/-/reload` with the file named, and a reload that changes
+/// `rule_files` moves the watcher to the new patterns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_files_are_watched_and_a_bad_one_keeps_the_running_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("router.yml");
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['a/*.yml']\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    let options = RouterOptions {
+        config_path: Some(config_path.clone()),
+        listen: ([127, 0, 0, 1], 0).into(),
+        data_dir: Some(dir.path().join("data")),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve(options, listener, shutdown.clone()));
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base).await;
+
+    let groups = |client: reqwest::Client, base: String| async move {
+        let bytes = client.get(format!("{base}/api/v1/rules")).send().await.unwrap().bytes().await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        body["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let wait_groups = |want: Vec<&'static str>| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let got = groups(client.clone(), base.clone()).await;
+                if got == want {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "groups {got:?}, want {want:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    std::fs::write(
+        dir.path().join("a/one.yml"),
+        "groups:\n- name: one\n  rules:\n  - record: r\n    expr: vector(1)\n",
+    )
+    .unwrap();
+    wait_groups(vec!["one"]).await;
+    std::fs::write(
+        dir.path().join("a/one.yml"),
+        "groups:\n- name: one\n  rules:\n  - record: r\n    expr: 'vector(('\n",
+    )
+    .unwrap();
+    let response = client.post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    assert!(response.text().await.unwrap().contains("one.yml"));
+    assert_eq!(groups(client.clone(), base.clone()).await, vec!["one"]);
+
+    std::fs::write(
+        dir.path().join("b/two.yml"),
+        "groups:\n- name: two\n  rules:\n  - record: r\n    expr: vector(2)\n",
+    )
+    .unwrap();
+    std::fs::write(&config_path, "global:\n  evaluation_interval: 1s\nrule_files: ['b/*.yml']\n").unwrap();
+    let response = client.post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    wait_groups(vec!["two"]).await;
+    std::fs::write(
+        dir.path().join("b/three.yml"),
+        "groups:\n- name: three\n  rules:\n  - record: r\n    expr: vector(3)\n",
+    )
+    .unwrap();
+    wait_groups(vec!["three", "two"]).await;
+
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
