@@ -83,7 +83,9 @@ enum Command {
     Local(LocalArgs),
     /// Validate configuration files without starting anything.
     ///
-    /// Agent configs (prometheus.yml superset) and router configs are both accepted: a file
+    /// Agent configs (prometheus.yml superset), router configs and alertmanager.yml files (a
+    /// top-level route or receivers; Alertmanager's checks, unsupported receiver types named)
+    /// are accepted: a file
     /// with a router section (storage, query, datasource, rule_files, rules, alerting, web)
     /// and none of the agent's (scrape_configs, remote_write, host_metrics) is checked as a
     /// router config, together with the rule files it names. Exits 0
@@ -277,6 +279,17 @@ fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
 fn check(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if harrier_router::route::looks_like_alertmanager_config(&text) {
+            match harrier_router::route::load_file(file) {
+                Ok(_) => println!("{}: OK (alertmanager)", file.display()),
+                Err(e) => {
+                    failed = true;
+                    println!("{e}");
+                }
+            }
+            continue;
+        }
         if is_router_config(file) {
             match harrier_router::config::load_file(file) {
                 Ok(loaded) => {

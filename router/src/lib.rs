@@ -22,6 +22,8 @@
 //! - [`rules`]: Prometheus rule files (data model, loader, `harrier rules check`).
 //! - [`template`]: Go `text/template` with Prometheus's template functions (alert labels and
 //!   annotations; Alertmanager notification templates later).
+//! - [`route`]: Alertmanager's `alertmanager.yml` (model, loader, validation, matchers), for
+//!   alert routing and `harrier check`.
 //! - [`run`]: the `harrier router` lifecycle (store, API, retention, reload, shutdown).
 
 pub mod alerts;
@@ -31,6 +33,7 @@ pub mod datasource;
 pub mod histogram;
 pub mod promql;
 pub mod promqltest;
+pub mod route;
 pub mod rules;
 pub mod run;
 pub mod store;
