@@ -50,8 +50,8 @@ pub async fn run(options: LocalOptions, shutdown: CancellationToken) -> anyhow::
     let agent_listener = tokio::net::TcpListener::bind(options.agent_listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.agent_listen))?;
-    let router_addr = loopback(router_listener.local_addr()?);
-    let agent_addr = loopback(agent_listener.local_addr()?);
+    let router_addr = harrier_agent::run::connect_address(router_listener.local_addr()?);
+    let agent_addr = harrier_agent::run::connect_address(agent_listener.local_addr()?);
 
     let router_config = match &options.config {
         Some(path) => path.clone(),
@@ -112,19 +112,6 @@ pub async fn run(options: LocalOptions, shutdown: CancellationToken) -> anyhow::
     router.context("router task")?.context("router")?;
     agent.context("agent task")?.context("agent")?;
     Ok(())
-}
-
-/// An unspecified listen IP (0.0.0.0, ::) replaced by loopback, to connect to.
-fn loopback(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        let ip = match addr {
-            SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
-            SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-        };
-        SocketAddr::new(ip, addr.port())
-    } else {
-        addr
-    }
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {

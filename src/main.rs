@@ -279,6 +279,7 @@ fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
 fn check(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
+        // Unreadable files go to the agent's loader, which reports the read error.
         let text = std::fs::read_to_string(file).unwrap_or_default();
         if harrier_router::route::looks_like_alertmanager_config(&text) {
             match harrier_router::route::load_file(file) {
@@ -290,7 +291,7 @@ fn check(files: &[PathBuf]) -> ExitCode {
             }
             continue;
         }
-        if is_router_config(file) {
+        if harrier_router::config::looks_like_router_config(&text) {
             match harrier_router::config::load_file(file) {
                 Ok(loaded) => {
                     for w in &loaded.warnings {
@@ -366,12 +367,6 @@ fn test_rules(files: &[PathBuf], options: &harrier_router::rules::unittest::Unit
         };
     }
     if code == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-/// Whether `file` reads as a router config (see `Command::Check`); unreadable files go to the
-/// agent's loader, which reports the read error.
-fn is_router_config(file: &std::path::Path) -> bool {
-    std::fs::read_to_string(file).is_ok_and(|text| harrier_router::config::looks_like_router_config(&text))
 }
 
 fn run_router(args: RouterArgs) -> anyhow::Result<()> {

@@ -39,7 +39,7 @@ use crate::sources::scrape::config::{ScrapeConfig, StaticConfig};
 use harrier_telemetry::duration::PromDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,29 +138,12 @@ pub struct RemoteWriteRules {
 }
 
 /// Why a configuration was rejected.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(Box<Diagnostic>),
-}
-
-impl ConfigError {
-    /// The diagnostic of an invalid configuration (`None` for an unreadable file).
-    pub fn diagnostic(&self) -> Option<&Diagnostic> {
-        match self {
-            ConfigError::Invalid(d) => Some(d),
-            ConfigError::Read { .. } => None,
-        }
-    }
-}
+pub use harrier_telemetry::config_diagnostic::ConfigError;
 
 /// Reads, validates and resolves the configuration file at `path`. Relative paths in it (and
 /// `scrape_config_files` globs) are relative to its directory, as in Prometheus.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = harrier_telemetry::config_diagnostic::read_config(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     validate::load(&text, &path.display().to_string(), Some(&dir))
 }

@@ -137,7 +137,7 @@ pub async fn serve(
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|source| AgentError::DataDir { path: options.data_dir.clone(), source })?;
     let local_addr = listener.local_addr().map_err(AgentError::Serve)?;
-    let self_addr = self_scrape_address(local_addr);
+    let self_addr = connect_address(local_addr).to_string();
     let loaded = load(&options, &self_addr)?;
     for w in &loaded.warnings {
         tracing::warn!(warning = %w, "config");
@@ -219,9 +219,10 @@ fn load(options: &AgentOptions, self_addr: &str) -> Result<LoadedConfig, ConfigE
     }
 }
 
-/// The address the agent scrapes itself at: the listen address, with an unspecified IP
-/// replaced by loopback.
-fn self_scrape_address(addr: SocketAddr) -> String {
+/// The address to connect to a listener bound at `addr`: an unspecified IP (0.0.0.0, ::)
+/// replaced by loopback. The agent scrapes itself there; `harrier local` connects the agent
+/// to the router with it.
+pub fn connect_address(addr: SocketAddr) -> SocketAddr {
     let ip = if addr.ip().is_unspecified() {
         match addr {
             SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
@@ -230,7 +231,7 @@ fn self_scrape_address(addr: SocketAddr) -> String {
     } else {
         addr.ip()
     };
-    SocketAddr::new(ip, addr.port()).to_string()
+    SocketAddr::new(ip, addr.port())
 }
 
 impl Agent {

@@ -44,7 +44,7 @@ use harrier_telemetry::http_client::{self, HttpClientConfig, join_dir};
 use harrier_telemetry::remote_write_sink::RemoteWriteConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The whole router configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -259,19 +259,11 @@ pub struct LoadedConfig {
     pub warnings: Vec<String>,
 }
 
-/// Why a configuration was rejected.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(Box<Diagnostic>),
-}
+pub use harrier_telemetry::config_diagnostic::ConfigError;
 
 /// Reads and validates the configuration file at `path`.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = config_diagnostic::read_config(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     load(&text, &path.display().to_string(), Some(&dir))
 }
@@ -295,14 +287,7 @@ pub fn looks_like_router_config(yaml: &str) -> bool {
 }
 
 fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
-    let raw: yaml_serde::Value =
-        yaml_serde::from_str(text).map_err(|e| yaml_error(text, origin, &FieldPath::root(), &e))?;
-    let mut config: RouterConfig = if raw.is_null() {
-        RouterConfig::default()
-    } else {
-        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(text))
-            .map_err(|e| yaml_error(text, origin, &FieldPath::from_serde(e.path()), e.inner()))?
-    };
+    let mut config: RouterConfig = config_diagnostic::deserialize_yaml(text, origin)?;
     let invalid = |path: FieldPath, message: String| {
         let position = locate::locate(text, &path);
         ConfigError::Invalid(Box::new(Diagnostic {
@@ -403,9 +388,4 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
         })?;
     }
     Ok(LoadedConfig { config, warnings })
-}
-
-/// A yaml_serde error as a diagnostic (see [`config_diagnostic::yaml_diagnostic`]).
-fn yaml_error(text: &str, origin: &str, path: &FieldPath, err: &yaml_serde::Error) -> ConfigError {
-    ConfigError::Invalid(Box::new(config_diagnostic::yaml_diagnostic(text, origin, path, err)))
 }

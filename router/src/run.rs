@@ -16,7 +16,7 @@ use crate::api::write::{IngestOutcome, Ingester, RejectReason, StorageStats, Wri
 use crate::api::{self, ApiMetrics, ApiState, ReloadRequest};
 use crate::config::{self, ConfigError, LoadedConfig, RouterConfig};
 use crate::datasource::{Datasource, DatasourceError, EmbeddedDatasource, RemoteDatasource};
-use crate::rules::eval::{RuleAppender, RuleEvalError, RuleSample, append_to_store, group_samples};
+use crate::rules::eval::{RuleAppender, RuleEvalError, RuleSample, append_grouped, group_samples};
 use crate::rules::manager::{LoadErrors, ManagerOptions, RuleManager, RuleMetrics};
 use crate::rules::state::{RestoreOptions, StateError};
 use crate::rules::{RulesError, resolve_rule_files};
@@ -103,13 +103,10 @@ struct RuleOutput {
 
 impl RuleAppender for RuleOutput {
     fn append(&self, samples: &[RuleSample]) -> Result<usize, RuleEvalError> {
-        let rejected = append_to_store(&self.store, samples)?;
-        let sinks = self.sinks.read().unwrap_or_else(|p| p.into_inner());
-        if !sinks.is_empty() {
-            let (floats, _) = group_samples(samples);
-            for sink in sinks.iter() {
-                sink.send(&floats);
-            }
+        let (floats, histograms) = group_samples(samples);
+        let rejected = append_grouped(&self.store, &floats, &histograms)?;
+        for sink in self.sinks.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            sink.send(&floats);
         }
         Ok(rejected)
     }

@@ -1,8 +1,10 @@
 //! Configuration diagnostics shared by every Harrier config (agent, router, and the ones to
 //! come): a [`Diagnostic`] says where a problem is (file, line, column, field path) and what is
 //! wrong, and [`locate`] finds the position of a field path in the YAML text.
+//! [`ConfigError`], [`read_config`] and [`deserialize_yaml`] are the loading steps they share.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 pub mod locate;
 
@@ -31,6 +33,48 @@ impl fmt::Display for Diagnostic {
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// Why a configuration file could not be loaded: every Harrier config (agent, router,
+/// alertmanager.yml) fails in one of these two ways.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
+}
+
+impl ConfigError {
+    /// The diagnostic of an invalid configuration (`None` for an unreadable file).
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            ConfigError::Invalid(d) => Some(d),
+            ConfigError::Read { .. } => None,
+        }
+    }
+}
+
+/// Reads a configuration file's text.
+pub fn read_config(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
+}
+
+/// Deserializes YAML `text` into `T` through serde_path_to_error, so an error names the field
+/// path and position ([`yaml_diagnostic`]). An empty document gives `T::default()`.
+pub fn deserialize_yaml<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    origin: &str,
+) -> Result<T, ConfigError> {
+    let invalid = |path: &locate::FieldPath, e: &yaml_serde::Error| {
+        ConfigError::Invalid(Box::new(yaml_diagnostic(text, origin, path, e)))
+    };
+    let raw: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| invalid(&FieldPath::root(), &e))?;
+    if raw.is_null() {
+        return Ok(T::default());
+    }
+    serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(text))
+        .map_err(|e| invalid(&FieldPath::from_serde(e.path()), e.inner()))
 }
 
 /// A yaml_serde error as a diagnostic: the position of the field's key when it is known

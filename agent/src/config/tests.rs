@@ -4,6 +4,7 @@
 use super::*;
 use crate::relabel::process;
 use harrier_telemetry::model::Labels;
+use std::path::PathBuf;
 
 fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config/testdata").join(name)

@@ -14,6 +14,7 @@
 //! omit (it is a struct): `0001-01-01T00:00:00.000Z`. Alertmanager reads that as "not set".
 
 use super::Alert;
+use crate::promql::functions::time::civil_from_days;
 use harrier_telemetry::model::Labels;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -35,21 +36,6 @@ pub(super) fn format_time(ms: Option<i64>) -> String {
     // Go's "2006": at least four digits, a minus sign before the padding for negative years.
     let year = if year < 0 { format!("-{:04}", -year) } else { format!("{year:04}") };
     format!("{year}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
-}
-
-/// The proleptic Gregorian date of a day number counted from 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A label set as a JSON object.

@@ -36,7 +36,7 @@ mod native;
 pub(crate) use native::HintsSeen;
 mod numeric;
 mod range;
-mod time;
+pub(crate) mod time;
 
 #[cfg(test)]
 mod tests;

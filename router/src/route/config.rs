@@ -24,26 +24,9 @@ use harrier_telemetry::duration::PromDuration;
 use harrier_telemetry::http_client::{HttpClientConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Why an Alertmanager config could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(Box<Diagnostic>),
-}
-
-impl ConfigError {
-    /// The diagnostic, for errors in the file's content.
-    pub fn diagnostic(&self) -> Option<&Diagnostic> {
-        match self {
-            ConfigError::Invalid(d) => Some(d),
-            ConfigError::Read { .. } => None,
-        }
-    }
-}
+pub use harrier_telemetry::config_diagnostic::ConfigError;
 
 /// A whole `alertmanager.yml`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -643,29 +626,13 @@ pub fn looks_like_alertmanager_config(text: &str) -> bool {
 
 /// Reads and validates the Alertmanager config at `path`.
 pub fn load_file(path: &Path) -> Result<AlertmanagerConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = config_diagnostic::read_config(path)?;
     load_str(&text, &path.display().to_string())
 }
 
 /// Parses and validates Alertmanager config text; `origin` names it in errors.
 pub fn load_str(text: &str, origin: &str) -> Result<AlertmanagerConfig, ConfigError> {
-    let raw: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
-        ConfigError::Invalid(Box::new(config_diagnostic::yaml_diagnostic(
-            text,
-            origin,
-            &FieldPath::root(),
-            &e,
-        )))
-    })?;
-    let mut config: AlertmanagerConfig = if raw.is_null() {
-        AlertmanagerConfig::default()
-    } else {
-        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(text)).map_err(|e| {
-            let path = FieldPath::from_serde(e.path());
-            ConfigError::Invalid(Box::new(config_diagnostic::yaml_diagnostic(text, origin, &path, e.inner())))
-        })?
-    };
+    let mut config: AlertmanagerConfig = config_diagnostic::deserialize_yaml(text, origin)?;
     let v = Validator { text, origin };
     v.validate(&mut config)
         .map_err(|(field, message)| ConfigError::Invalid(Box::new(v.diag(field, message))))?;

@@ -187,10 +187,11 @@ impl AlertingRule {
         state
     }
 
-    fn expand(&self, text: &str, data: &AlertTemplateData, ts: i64, ctx: &EvalContext<'_>) -> String {
-        if !text.contains("{{") {
+    /// Expands one label or annotation; `data` is `None` when the rule has no templates.
+    fn expand(&self, text: &str, data: Option<&AlertTemplateData>, ts: i64, ctx: &EvalContext<'_>) -> String {
+        let Some(data) = data.filter(|_| text.contains("{{")) else {
             return text.to_string();
-        }
+        };
         let querier = TemplateQueryAdapter(ctx.querier);
         match expand_alert_template(&self.name, text, data, ts, Some(&querier), ctx.external_url) {
             Ok(s) => s,
@@ -214,27 +215,34 @@ impl AlertingRule {
         let query_ts = ts - query_offset_ms;
         let result = ctx.querier.query(&self.expr, query_ts)?;
 
-        let external_labels: BTreeMap<String, String> =
-            ctx.external_labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
+        // Template data is built only for rules that have templates: a rule over many series
+        // with plain labels and annotations pays nothing for it.
+        let templated = self.labels.iter().chain(&self.annotations).any(|(_, t)| t.contains("{{"));
+        let external_labels: BTreeMap<String, String> = if templated {
+            ctx.external_labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()
+        } else {
+            BTreeMap::new()
+        };
         let mut fresh: HashMap<Labels, ActiveAlert> = HashMap::with_capacity(result.len());
         for sample in result {
-            let data = AlertTemplateData {
+            let data = templated.then(|| AlertTemplateData {
                 labels: sample.labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect(),
                 external_labels: external_labels.clone(),
                 external_url: ctx.external_url.to_string(),
                 value: sample.v,
-            };
+            });
+            let data = data.as_ref();
             let mut labels = sample.labels;
             labels.remove("__name__");
             for (name, template) in &self.labels {
-                let value = self.expand(template, &data, ts, ctx);
+                let value = self.expand(template, data, ts, ctx);
                 labels.set(name, value);
             }
             labels.set("alertname", &self.name);
             let annotations = Labels::from_pairs(
                 self.annotations
                     .iter()
-                    .map(|(name, template)| (name.clone(), self.expand(template, &data, ts, ctx))),
+                    .map(|(name, template)| (name.clone(), self.expand(template, data, ts, ctx))),
             );
             if fresh.contains_key(&labels) {
                 return Err(RuleEvalError::DuplicateAlertLabels);

@@ -124,11 +124,12 @@ impl RuleQuerier for EngineQuerier {
     }
 }
 
-/// Writes rule output into a [`TestStorage`](crate::promqltest::TestStorage)-like store through
-/// the store's normal append path.
+/// Rule output into the embedded store (the router's, or the in-memory one of
+/// `harrier rules test`): appended without waiting for the log, made durable by `flush`.
 impl RuleAppender for crate::store::Store {
     fn append(&self, samples: &[RuleSample]) -> Result<usize, RuleEvalError> {
-        append_to_store(self, samples)
+        let (floats, histograms) = group_samples(samples);
+        append_grouped(self, &floats, &histograms)
     }
 
     fn flush(&self) -> Result<(), RuleEvalError> {
@@ -161,18 +162,21 @@ pub fn group_samples(
     )
 }
 
-/// Appends rule samples to `store` without waiting for its log (see
-/// [`Store::append_buffered`](crate::store::Store::append_buffered); [`RuleAppender::flush`]
-/// syncs); returns how many it rejected.
-pub fn append_to_store(store: &crate::store::Store, samples: &[RuleSample]) -> Result<usize, RuleEvalError> {
-    let (floats, histograms) = group_samples(samples);
+/// Appends rule output grouped by [`group_samples`] to `store`, floats without waiting for its
+/// log (see [`Store::append_buffered`](crate::store::Store::append_buffered);
+/// [`RuleAppender::flush`] syncs); returns how many samples it rejected.
+pub fn append_grouped(
+    store: &crate::store::Store,
+    floats: &[harrier_telemetry::model::Series],
+    histograms: &[(Labels, Vec<crate::store::HistogramSample>)],
+) -> Result<usize, RuleEvalError> {
     let mut rejected = 0;
     if !floats.is_empty() {
-        rejected += store.append_buffered(&floats).rejected() as usize;
+        rejected += store.append_buffered(floats).rejected() as usize;
     }
     for (labels, hs) in histograms {
         let outcome =
-            store.append_histograms(&labels, &hs).map_err(|e| RuleEvalError::Append(e.to_string()))?;
+            store.append_histograms(labels, hs).map_err(|e| RuleEvalError::Append(e.to_string()))?;
         rejected += outcome.rejected() as usize;
     }
     Ok(rejected)

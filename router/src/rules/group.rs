@@ -281,11 +281,6 @@ impl Group {
         let kept: HashSet<&Labels> = self.rules.iter().flat_map(|r| r.previous_series.iter()).collect();
         self.stale_series.retain(|l| !kept.contains(l));
     }
-
-    /// Whether any rule is an alerting rule.
-    pub fn has_alerting_rules(&self) -> bool {
-        self.rules.iter().any(|r| matches!(r.rule, RuleKind::Alerting(_)))
-    }
 }
 
 /// The groups of a validated rule file; `interval` and `query_offset` default to the given

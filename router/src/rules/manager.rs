@@ -19,14 +19,11 @@
 //!   group's alert state to disk when it has any.
 
 use super::check::{CheckOptions, load_valid};
-use super::eval::{
-    EvalContext, RuleAppender, RuleEvalError, RuleQuerier, RuleSample, append_to_store, rule_vector,
-};
+use super::eval::{EvalContext, RuleAppender, RuleEvalError, RuleQuerier, RuleSample, rule_vector};
 use super::group::{Group, build_groups};
 use super::state::{self, RestoreOptions, StateDir};
 use crate::alerts::AlertSink;
 use crate::datasource::Datasource;
-use crate::store::Store;
 use harrier_telemetry::model::Labels;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -81,19 +78,6 @@ impl RuleQuerier for DatasourceQuerier {
     }
 }
 
-/// Writes rule output to the embedded store.
-pub struct StoreAppender(pub Arc<Store>);
-
-impl RuleAppender for StoreAppender {
-    fn append(&self, samples: &[RuleSample]) -> Result<usize, RuleEvalError> {
-        append_to_store(&self.0, samples)
-    }
-
-    fn flush(&self) -> Result<(), RuleEvalError> {
-        self.0.sync().map_err(|e| RuleEvalError::Append(e.to_string()))
-    }
-}
-
 /// Self-metrics of rule evaluation (`harrier_router_rule_*`), per group.
 #[derive(Clone, Default)]
 pub struct RuleMetrics {
@@ -101,6 +85,8 @@ pub struct RuleMetrics {
     missed: Family<Vec<(String, String)>, Counter>,
     evaluations: Family<Vec<(String, String)>, Counter>,
     failures: Family<Vec<(String, String)>, Counter>,
+    samples_written: Family<Vec<(String, String)>, Counter>,
+    samples_rejected: Family<Vec<(String, String)>, Counter>,
     last_duration: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>>,
     last_eval: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>>,
     interval: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>>,
@@ -126,6 +112,16 @@ impl RuleMetrics {
         );
         r.register("rule_evaluations", "Rule evaluations", m.evaluations.clone());
         r.register("rule_evaluation_failures", "Rule evaluations that failed", m.failures.clone());
+        r.register(
+            "rule_samples_written",
+            "Samples rules wrote (recorded series, ALERTS, staleness markers)",
+            m.samples_written.clone(),
+        );
+        r.register(
+            "rule_samples_rejected",
+            "Rule output samples the store refused (out of order, duplicate timestamp)",
+            m.samples_rejected.clone(),
+        );
         r.register(
             "rule_group_last_duration_seconds",
             "Duration of the group's last evaluation",
@@ -424,23 +420,24 @@ async fn run_group(
             };
             let mut g = lock(&task_group);
             let outcome = g.eval(ts, &ctx, shared.appender.as_ref(), options.resend_delay_ms);
-            let captured = state::capture(&g);
-            let rules = g.rules.len();
-            let duration = g.last_eval_duration_secs;
-            *task_snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(g.clone());
+            // Readers and the state file work from a copy, off the group's lock.
+            let snapshot = Arc::new(g.clone());
             drop(g);
+            *task_snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&snapshot);
             let mut has_state = had_state;
-            if let Some(dir) = &shared.state
-                && (captured.is_some() || had_state)
-            {
-                match dir.save(&task_key, captured.as_ref()) {
-                    Ok(()) => has_state = captured.is_some(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot save alert state");
-                        shared.metrics.state_errors.inc();
+            if let Some(dir) = &shared.state {
+                let captured = state::capture(&snapshot);
+                if captured.is_some() || had_state {
+                    match dir.save(&task_key, captured.as_ref()) {
+                        Ok(()) => has_state = captured.is_some(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot save alert state");
+                            shared.metrics.state_errors.inc();
+                        }
                     }
                 }
             }
+            let (rules, duration) = (snapshot.rules.len(), snapshot.last_eval_duration_secs);
             (outcome, rules, duration, has_state)
         })
         .await;
@@ -449,6 +446,12 @@ async fn run_group(
                 saved_state = has_state;
                 shared.metrics.evaluations.get_or_create(&labels).inc_by(rules as u64);
                 shared.metrics.failures.get_or_create(&labels).inc_by(outcome.failures as u64);
+                shared.metrics.samples_written.get_or_create(&labels).inc_by(outcome.samples_written as u64);
+                shared
+                    .metrics
+                    .samples_rejected
+                    .get_or_create(&labels)
+                    .inc_by(outcome.rejected_samples as u64);
                 shared.metrics.last_duration.get_or_create(&labels).set(duration);
                 shared.metrics.last_eval.get_or_create(&labels).set(ts as f64 / 1000.0);
                 if !outcome.alerts.is_empty() {

@@ -70,11 +70,10 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
-/// The UTC calendar position of `seconds` since the Unix epoch.
-fn civil_time(seconds: i64) -> CivilTime {
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    // civil_from_days (Howard Hinnant): eras of 400 years starting on March 1st.
+/// The proleptic Gregorian (year, month, day) of a day number counted from 1970-01-01
+/// (Howard Hinnant's `civil_from_days`: eras of 400 years starting on March 1st); exact over
+/// the whole `i64` millisecond range.
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
@@ -83,7 +82,14 @@ fn civil_time(seconds: i64) -> CivilTime {
     let month_from_march = (5 * day_of_march_year + 2) / 153;
     let day = day_of_march_year - (153 * month_from_march + 2) / 5 + 1;
     let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The UTC calendar position of `seconds` since the Unix epoch.
+fn civil_time(seconds: i64) -> CivilTime {
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
     let cumulative_days_before_month = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
     let leap_day = i64::from(month > 2 && is_leap_year(year));
     let day_of_year = cumulative_days_before_month[(month - 1) as usize] + day + leap_day;

@@ -63,7 +63,7 @@ impl Fixture {
         RuleManager::new(
             ManagerOptions { resend_delay_ms: 60_000, ..ManagerOptions::default() },
             Arc::new(ds),
-            Arc::new(StoreAppender(Arc::clone(&self.store))),
+            Arc::clone(&self.store) as Arc<dyn RuleAppender>,
             Arc::clone(&self.sink) as Arc<dyn AlertSink>,
             Some(self.dir.path().join("state")),
             RuleMetrics::default(),
