@@ -25,8 +25,7 @@ if [ "${HARRIER_TEST_LINT:-1}" = 1 ]; then
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets -- -D warnings
 fi
-# The end-to-end tests run the debug binary built here.
-cargo build --workspace --bins
+# The end-to-end tests run the `harrier` binary cargo builds for them (CARGO_BIN_EXE_harrier).
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace "$@" 2>&1 | tee "$log"
