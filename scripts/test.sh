@@ -18,6 +18,9 @@ if ((${#need[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The email receiver's tests talk to a real SMTP server (aiosmtpd, from PyPI).
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet aiosmtpd
+
 # Debian's packages start their services where systemd runs; the tests start their own
 # instances on free loopback ports, so stray ones do not matter.
 

@@ -99,6 +99,34 @@ enum Command {
     /// Prometheus rule files: check them (like `promtool check rules`).
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Alertmanager routing: see where alerts go (like `amtool config routes`).
+    #[command(subcommand)]
+    Routes(RoutesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RoutesCommand {
+    /// Print the receivers a label set is routed to, as `amtool config routes test` does.
+    ///
+    /// Loads the alertmanager.yml (with the checks of `harrier check`), routes the labels
+    /// through its route tree and prints the receivers of the matching routes,
+    /// comma-separated, in the order of the tree. Labels are given as name=value (values may
+    /// be double-quoted; a later value for a name wins). Output and exit status are amtool's:
+    /// with --verify-receivers a different result prints a warning and exits 1, and --tree
+    /// first draws the matching branches.
+    Test {
+        /// The alertmanager.yml to route with.
+        #[arg(long, short = 'c', alias = "config.file")]
+        config: PathBuf,
+        /// Labels of the alert, as name=value.
+        labels: Vec<String>,
+        /// Expected receivers, comma-separated ("team-a,team-b"); exit 1 if they differ.
+        #[arg(long, alias = "verify.receivers")]
+        verify_receivers: Option<String>,
+        /// Print the matching routes tree before the receivers.
+        #[arg(long)]
+        tree: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -251,6 +279,10 @@ fn main() -> ExitCode {
                 harrier_router::rules::unittest::UnitTestOptions { run, ignore_unknown_fields, diff, debug };
             return test_rules(&files, &options);
         }
+        Command::Routes(RoutesCommand::Test { config, labels, verify_receivers, tree }) => {
+            let options = harrier_router::route::routing_test::RoutesTestOptions { verify_receivers, tree };
+            return test_routes(&config, &labels, &options);
+        }
         Command::Agent(args) => run_agent(args),
         Command::Router(args) => run_router(args),
         Command::Local(args) => run_local(args),
@@ -367,6 +399,27 @@ fn test_rules(files: &[PathBuf], options: &harrier_router::rules::unittest::Unit
         };
     }
     if code == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `harrier routes test`: amtool's output; config errors on stderr, exit 1.
+fn test_routes(
+    config: &std::path::Path,
+    labels: &[String],
+    options: &harrier_router::route::routing_test::RoutesTestOptions,
+) -> ExitCode {
+    use std::io::Write as _;
+    let config = match harrier_router::route::load_file(config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("harrier: error: {e}\n");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = harrier_router::route::routing_test::run(&config, labels, options);
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(outcome.stdout.as_bytes()).and_then(|()| stdout.flush());
+    let _ = std::io::stderr().lock().write_all(outcome.stderr.as_bytes());
+    if outcome.success { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn run_router(args: RouterArgs) -> anyhow::Result<()> {

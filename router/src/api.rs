@@ -15,6 +15,7 @@
 //!
 //! [`json`] writes (and reads back) Prometheus's JSON; [`params`] parses its parameters.
 
+pub mod alertmanager;
 pub mod json;
 pub mod params;
 pub mod query;

@@ -20,6 +20,11 @@
 //!   bearer_token_file: /secrets/token
 //!   tls_config: {ca_file: ca.pem, insecure_skip_verify: false}
 //!   proxy_url: http://proxy:3128
+//! notifications:           # the router's own Alertmanager (see crate::notify)
+//!   alertmanager_config: alertmanager.yml   # Alertmanager's file, verbatim; none: keep
+//!                                           # alerts (API, web page) but deliver nowhere
+//!   api_auth:              # required on the v2 API's mutating endpoints (optional)
+//!     bearer_token_file: /secrets/token     # or: basic_auth: {username: u, password_file: f}
 //! ```
 //!
 //! Loading follows the agent's: yaml_serde through serde_path_to_error with
@@ -75,6 +80,30 @@ pub struct RouterConfig {
     /// sent, each target with its own disk-buffered queue.
     #[serde(default)]
     pub remote_write: Vec<RemoteWriteConfig>,
+    /// The router's own Alertmanager: where alerts from its rules and from Prometheus servers
+    /// pointed at it are routed and delivered.
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+}
+
+/// `notifications:` (Harrier).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Alertmanager's configuration file, read verbatim (relative to this file).
+    #[serde(default)]
+    pub alertmanager_config: Option<String>,
+    /// Credentials the Alertmanager API's mutating endpoints require.
+    #[serde(default)]
+    pub api_auth: Option<ApiAuthConfig>,
+}
+
+/// `notifications.api_auth`: one of a bearer token or basic auth, each read from a file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum ApiAuthConfig {
+    BearerTokenFile(String),
+    BasicAuth { username: String, password_file: String },
 }
 
 /// `rules:` (Harrier): settings Prometheus takes as `--rules.alert.*` flags.
@@ -280,7 +309,7 @@ pub fn looks_like_router_config(yaml: &str) -> bool {
     let Ok(yaml_serde::Value::Mapping(map)) = yaml_serde::from_str::<yaml_serde::Value>(yaml) else {
         return false;
     };
-    ["storage", "query", "datasource", "rule_files", "rules", "alerting", "web"]
+    ["storage", "query", "datasource", "rule_files", "rules", "alerting", "web", "notifications"]
         .iter()
         .any(|key| map.contains_key(*key))
         && !["scrape_configs", "remote_write", "host_metrics"].iter().any(|key| map.contains_key(*key))
@@ -354,6 +383,16 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
     }
     for pattern in &mut config.rule_files {
         *pattern = join_dir(dir, pattern);
+    }
+    let notifications = &mut config.notifications;
+    if let Some(path) = &mut notifications.alertmanager_config {
+        *path = join_dir(dir, path);
+        crate::route::load_file(Path::new(path.as_str()))?;
+    }
+    match &mut notifications.api_auth {
+        Some(ApiAuthConfig::BearerTokenFile(f)) => *f = join_dir(dir, f),
+        Some(ApiAuthConfig::BasicAuth { password_file, .. }) => *password_file = join_dir(dir, password_file),
+        None => {}
     }
 
     let ds_path = root.key("datasource");

@@ -31,6 +31,7 @@ pub mod api;
 pub mod config;
 pub mod datasource;
 pub mod histogram;
+pub mod notify;
 pub mod promql;
 pub mod promqltest;
 pub mod route;

@@ -38,8 +38,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod notifications;
 #[cfg(test)]
 mod tests;
+
+use notifications::{Notifications, NotificationsError};
 
 /// The data directory when neither `--data-dir` nor `storage.path` names one.
 pub const DEFAULT_DATA_DIR: &str = "data/router";
@@ -82,6 +85,8 @@ pub enum RouterError {
     Alerting(#[from] crate::alerts::AlertsError),
     #[error("remote_write: {0}")]
     RemoteWrite(#[from] RemoteWriteError),
+    #[error("notifications: {0}")]
+    Notifications(#[from] NotificationsError),
     #[error("reload applied except: {0}")]
     PartialReload(String),
 }
@@ -184,6 +189,27 @@ fn default_external_url(listen: SocketAddr) -> String {
     format!("http://{host}:{}", listen.port())
 }
 
+/// `web.external_url`, else `default_url`, without a trailing `/`.
+fn external_url(config: &RouterConfig, default_url: &str) -> String {
+    config.web.external_url.as_deref().unwrap_or(default_url).trim_end_matches('/').to_string()
+}
+
+/// Where rule evaluation's alerts go: the router's own Alertmanager, and the external
+/// Alertmanagers of `alerting:` (if any).
+struct RuleAlerts {
+    notifier: Arc<Notifier>,
+    dispatcher: Arc<crate::notify::dispatch::Dispatcher>,
+}
+
+impl crate::alerts::AlertSink for RuleAlerts {
+    fn send(&self, alerts: Vec<crate::alerts::Alert>) {
+        if !self.notifier.alertmanagers().is_empty() {
+            self.notifier.send(alerts.clone());
+        }
+        self.dispatcher.send(alerts);
+    }
+}
+
 /// The rule manager's settings from the config; `default_url` when `web.external_url` is not
 /// set.
 fn manager_options(config: &RouterConfig, default_url: &str) -> ManagerOptions {
@@ -192,13 +218,7 @@ fn manager_options(config: &RouterConfig, default_url: &str) -> ManagerOptions {
         default_query_offset_ms: config.global.rule_query_offset.map_or(0, |d| d.as_millis()),
         resend_delay_ms: config.rules.resend_delay.as_millis(),
         external_labels: Labels::from_pairs(config.global.external_labels.iter()),
-        external_url: config
-            .web
-            .external_url
-            .clone()
-            .unwrap_or_else(|| default_url.to_string())
-            .trim_end_matches('/')
-            .to_string(),
+        external_url: external_url(config, default_url),
         restore: RestoreOptions {
             outage_tolerance_ms: config.rules.outage_tolerance.as_millis(),
             for_grace_period_ms: config.rules.for_grace_period.as_millis(),
@@ -274,6 +294,8 @@ struct Router {
     datasource: Arc<dyn Datasource>,
     rules: Arc<RuleManager>,
     notifier: Arc<Notifier>,
+    /// The router's own Alertmanager.
+    notifications: Notifications,
     rule_output: Arc<RuleOutput>,
     /// The external URL when `web.external_url` is not set.
     default_url: String,
@@ -349,13 +371,25 @@ pub async fn serve(
         NotifierOptions::default(),
         &mut registry,
     )?);
+    let notifications = Notifications::start(
+        &config.notifications,
+        &data_dir,
+        &external_url(&config, &default_external_url(local_addr)),
+        &mut registry,
+    )?;
+    let api_auth = notifications::api_auth(&config.notifications)?;
+    let alertmanager_api = notifications.api();
+    let alert_sink = Arc::new(RuleAlerts {
+        notifier: Arc::clone(&notifier),
+        dispatcher: Arc::clone(&notifications.dispatcher),
+    });
     let notifier_stop = CancellationToken::new();
     let notifier_task = tokio::spawn(Arc::clone(&notifier).run(notifier_stop.clone()));
     let rules = Arc::new(RuleManager::new(
         manager_options(&config, &default_external_url(local_addr)),
         Arc::clone(&datasource),
         Arc::clone(&rule_output) as Arc<dyn RuleAppender>,
-        Arc::clone(&notifier) as Arc<dyn crate::alerts::AlertSink>,
+        alert_sink as Arc<dyn crate::alerts::AlertSink>,
         Some(data_dir.join("rules")),
         rule_metrics,
     )?);
@@ -370,6 +404,7 @@ pub async fn serve(
         datasource,
         rules: Arc::clone(&rules),
         notifier: Arc::clone(&notifier),
+        notifications,
         rule_output: Arc::clone(&rule_output),
         default_url: default_external_url(local_addr),
         watched_patterns,
@@ -389,11 +424,12 @@ pub async fn serve(
         reload: Some(reload_tx.clone()),
         rules: Some(Arc::clone(&rules)),
     };
+    let app = api::router(state).merge(api::alertmanager::routes(alertmanager_api, api_auth));
     let server_stop = CancellationToken::new();
     let server = {
         let stop = server_stop.clone();
         tokio::spawn(async move {
-            axum::serve(listener, api::router(state)).with_graceful_shutdown(stop.cancelled_owned()).await
+            axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
         })
     };
     let retention_stop = CancellationToken::new();
@@ -436,6 +472,7 @@ pub async fn serve(
     let _ = watch.await;
     rules.stop().await;
     rule_output.stop().await;
+    router.notifications.stop().await;
     // Alerts from the last evaluations go out before the process ends.
     notifier.stop().await;
     notifier_stop.cancel();
@@ -520,6 +557,9 @@ impl Router {
         let mut failures = Vec::new();
         if let Err(e) = self.notifier.reload(&config.alerting, &external_labels) {
             failures.push(format!("alerting: {e}"));
+        }
+        if let Err(e) = self.notifications.reload(&config.notifications) {
+            failures.push(format!("notifications: {e}"));
         }
         if let Err(e) = self.rule_output.apply(&config.remote_write, &config.global.external_labels).await {
             failures.push(e.to_string());

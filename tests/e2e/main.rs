@@ -3,7 +3,9 @@
 //! and the `harrier` binary built from this workspace. `scripts/test.sh` installs the peers.
 
 mod agent_metrics;
+mod notifications;
 mod router_query;
 mod router_rules;
+mod routes_parity;
 mod support;
 mod target;

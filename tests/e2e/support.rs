@@ -153,10 +153,15 @@ impl Prometheus {
 
     /// Starts (or restarts) on `port` with its TSDB in `dir`.
     pub async fn start_on(dir: &Path, port: u16) -> Prometheus {
+        Self::start_with(dir, port, "global:\n  scrape_interval: 1m\n", &[]).await
+    }
+
+    /// Starts with `config` as its prometheus.yml (written to `dir`) and `extra` flags.
+    pub async fn start_with(dir: &Path, port: u16, config_text: &str, extra: &[&str]) -> Prometheus {
         require_program("/usr/bin/prometheus");
         std::fs::create_dir_all(dir.join("data")).expect("prometheus dir");
         let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").expect("prometheus config");
+        std::fs::write(&config, config_text).expect("prometheus config");
         let log = dir.join(format!("prometheus-{}.log", now_nanos()));
         let proc = Proc::spawn(
             "prometheus",
@@ -165,7 +170,8 @@ impl Prometheus {
                 .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--web.enable-remote-write-receiver")
-                .arg("--storage.tsdb.retention.time=1d"),
+                .arg("--storage.tsdb.retention.time=1d")
+                .args(extra),
             log,
         );
         let p = Prometheus { port, proc };

@@ -1172,64 +1172,8 @@ fn validate_route(
     Ok(())
 }
 
-/// Light checks of a time interval's ranges (formats; Alertmanager's full range rules later).
+/// Alertmanager's checks of one time interval (ranges, times of day and the `location`
+/// zone, loaded from the system zoneinfo as Go's `time.LoadLocation` does), with its messages.
 fn validate_interval(spec: &TimeIntervalSpec) -> Result<(), String> {
-    fn minutes(t: &str) -> Option<u32> {
-        let (h, m) = t.split_once(':')?;
-        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
-    }
-    for t in &spec.times {
-        let start = minutes(&t.start_time).ok_or_else(|| format!("invalid time of day: {}", t.start_time))?;
-        let end = minutes(&t.end_time).ok_or_else(|| format!("invalid time of day: {}", t.end_time))?;
-        if start >= end {
-            return Err("start time cannot be equal or greater than end time".to_string());
-        }
-    }
-    const DAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
-    for w in &spec.weekdays {
-        for part in w.split(':') {
-            if !DAYS.contains(&part.to_ascii_lowercase().as_str()) {
-                return Err(format!("{part:?} is not a valid weekday"));
-            }
-        }
-    }
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    for m in &spec.months {
-        for part in m.split(':') {
-            let lower = part.to_ascii_lowercase();
-            let numeric = part.parse::<u32>().is_ok_and(|n| (1..=12).contains(&n));
-            if !numeric && !MONTHS.contains(&lower.as_str()) {
-                return Err(format!("{part:?} is not a valid month"));
-            }
-        }
-    }
-    for d in &spec.days_of_month {
-        for part in d.split(':') {
-            if !part.parse::<i32>().is_ok_and(|n| n != 0 && (-31..=31).contains(&n)) {
-                return Err(format!("{part:?} is not a valid day of the month"));
-            }
-        }
-    }
-    for y in &spec.years {
-        for part in y.split(':') {
-            if part.parse::<u32>().is_err() {
-                return Err(format!("{part:?} is not a valid year"));
-            }
-        }
-    }
-    Ok(())
+    super::time_intervals::Interval::parse(spec).map(|_| ()).map_err(|e| e.to_string())
 }

@@ -50,7 +50,7 @@ impl PartialEq for Matcher {
 
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}{:?}", self.name, self.op.as_str(), self.value)
+        write!(f, "{}{}{}", self.name, self.op.as_str(), crate::template::gofmt::quote(&self.value))
     }
 }
 

@@ -154,7 +154,7 @@ pub fn index(args: &[Value]) -> Result<Value, String> {
                 let x = index_arg(idx, s.len(), false)?;
                 Value::Int(i64::from(s.as_bytes()[x]))
             }
-            Value::Map(_) | Value::StringMap(_) => {
+            Value::Map(_) | Value::StringMap(_) | Value::Object(_) if item.map_get("").is_some() => {
                 let key = match idx {
                     Value::String(k) => k.clone(),
                     Value::Nil => {

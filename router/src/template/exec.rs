@@ -226,7 +226,7 @@ impl State<'_> {
         let mark = self.vars.len();
         let mut ran = false;
         match &val {
-            Value::Map(_) | Value::StringMap(_) => {
+            Value::Map(_) | Value::StringMap(_) | Value::Object(_) if val.map_entries().is_some() => {
                 for (k, v) in val.map_entries().unwrap_or_default() {
                     ran = true;
                     if self.range_iteration(c, mark, Value::String(k), v)? {

@@ -22,6 +22,12 @@ pub trait TemplateObject: Send + Sync {
     }
     /// Go's `%v` form of the object.
     fn go_string(&self) -> String;
+    /// The entries, in key order, when the object stands for a Go map (a named map type with
+    /// methods, like Alertmanager's `KV`): `range` yields them as key/value and `index` reads
+    /// them by key.
+    fn map_entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
     /// Go truth of the object (non-nil pointers and structs are true).
     fn truth(&self) -> bool {
         true
@@ -158,6 +164,9 @@ impl Value {
         match self {
             Value::Map(m) => Some(m.get(key).cloned()),
             Value::StringMap(m) => Some(m.get(key).map(|s| Value::String(s.clone()))),
+            Value::Object(o) => {
+                o.map_entries().map(|e| e.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
+            }
             _ => None,
         }
     }
@@ -165,7 +174,8 @@ impl Value {
     /// The zero value of a map's element type (missingkey=zero).
     pub(super) fn map_zero(&self) -> Value {
         match self {
-            Value::StringMap(_) => Value::String(String::new()),
+            // Map-like host objects are string maps (Alertmanager's `KV`).
+            Value::StringMap(_) | Value::Object(_) => Value::String(String::new()),
             _ => Value::Nil,
         }
     }
@@ -177,6 +187,7 @@ impl Value {
             Value::StringMap(m) => {
                 Some(m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
             }
+            Value::Object(o) => o.map_entries(),
             _ => None,
         }
     }

@@ -1,0 +1,119 @@
+//! The alert store (Alertmanager's `provider/mem`): every alert the router holds, one per
+//! fingerprint, bounded.
+//!
+//! - [`AlertStore::put`] follows `mem.Alerts.Put`: a new version of a stored alert is merged
+//!   with the stored one ([`Alert::merge`]) only when their activity ranges overlap (the new
+//!   end falls inside the old range, or the new start does); otherwise it replaces it, so a
+//!   re-fired alert starts a fresh range.
+//! - A new fingerprint beyond the capacity is rejected (updates of stored alerts always go
+//!   through): the store never grows past `max_alerts`.
+//! - [`AlertStore::gc`] drops resolved alerts (Alertmanager runs it every
+//!   `--alerts.gc-interval`, 30m). Aggregation groups hold their own copies until the resolved
+//!   notification went out, so collecting never loses one.
+
+use crate::notify::alert::{Alert, Fingerprint};
+use std::collections::HashMap;
+
+/// What [`AlertStore::put`] did with an alert.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PutOutcome {
+    /// Stored (merged or replacing); the alert as stored.
+    Stored(Alert),
+    /// A new fingerprint while the store is full.
+    Rejected,
+}
+
+/// Alerts by fingerprint.
+#[derive(Debug)]
+pub struct AlertStore {
+    alerts: HashMap<Fingerprint, Alert>,
+    max_alerts: usize,
+}
+
+impl AlertStore {
+    pub fn new(max_alerts: usize) -> AlertStore {
+        AlertStore { alerts: HashMap::new(), max_alerts }
+    }
+
+    /// Adds or updates an alert at `now_ms` (see the module docs).
+    pub fn put(&mut self, alert: Alert, now_ms: i64) -> PutOutcome {
+        let fp = alert.fingerprint();
+        let stored = match self.alerts.get(&fp) {
+            Some(old) => {
+                let overlaps = (alert.ends_at_ms > old.starts_at_ms && alert.ends_at_ms < old.ends_at_ms)
+                    || (alert.starts_at_ms > old.starts_at_ms && alert.starts_at_ms < old.ends_at_ms);
+                if overlaps { old.merge(&alert, now_ms) } else { alert }
+            }
+            None if self.alerts.len() >= self.max_alerts => return PutOutcome::Rejected,
+            None => alert,
+        };
+        self.alerts.insert(fp, stored.clone());
+        PutOutcome::Stored(stored)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &Alert)> {
+        self.alerts.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.alerts.len()
+    }
+
+    /// Removes the alerts resolved at `now_ms` and returns them.
+    pub fn gc(&mut self, now_ms: i64) -> Vec<Alert> {
+        let resolved: Vec<Fingerprint> =
+            self.alerts.iter().filter(|(_, a)| a.resolved_at(now_ms)).map(|(fp, _)| *fp).collect();
+        resolved.iter().filter_map(|fp| self.alerts.remove(fp)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harrier_telemetry::model::Labels;
+
+    fn alert(name: &str, starts: i64, ends: i64, updated: i64) -> Alert {
+        Alert {
+            labels: Labels::from_pairs([("alertname", name)]),
+            annotations: Labels::new(),
+            starts_at_ms: starts,
+            ends_at_ms: ends,
+            generator_url: String::new(),
+            updated_at_ms: updated,
+            timeout: false,
+        }
+    }
+
+    #[test]
+    fn merges_only_overlapping_ranges() {
+        let mut store = AlertStore::new(10);
+        assert!(matches!(store.put(alert("A", 100, 1_000, 100), 100), PutOutcome::Stored(_)));
+        // Starts inside the stored range: merged, the earliest start kept.
+        let PutOutcome::Stored(merged) = store.put(alert("A", 200, 2_000, 200), 200) else { panic!() };
+        assert_eq!((merged.starts_at_ms, merged.ends_at_ms), (100, 2_000));
+        // A range after the stored one: replaces it (the alert fired again).
+        let PutOutcome::Stored(fresh) = store.put(alert("A", 5_000, 6_000, 5_000), 5_000) else { panic!() };
+        assert_eq!((fresh.starts_at_ms, fresh.ends_at_ms), (5_000, 6_000));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn capacity_rejects_new_fingerprints_only() {
+        let mut store = AlertStore::new(1);
+        assert!(matches!(store.put(alert("A", 1, 10, 1), 1), PutOutcome::Stored(_)));
+        assert_eq!(store.put(alert("B", 1, 10, 1), 1), PutOutcome::Rejected);
+        assert!(matches!(store.put(alert("A", 2, 20, 2), 2), PutOutcome::Stored(_)));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn gc_drops_resolved() {
+        let mut store = AlertStore::new(10);
+        store.put(alert("A", 1, 10, 1), 1);
+        store.put(alert("B", 1, 100, 1), 1);
+        let gone = store.gc(50);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].name(), "A");
+        assert!(store.iter().any(|(fp, _)| *fp == alert("B", 0, 0, 0).fingerprint()));
+    }
+}

@@ -1,0 +1,245 @@
+use super::super::pagerduty::test_server::{
+    Recorded, Reply, TestServer, context, reference_notification, resolved_notification,
+};
+use super::*;
+use std::time::Duration;
+
+/// The request Alertmanager 0.25 sent for `reference_notification` with default templates,
+/// byte for byte (Content-Length 370).
+const ALERTMANAGER_WEBHOOK_BODY: &str = concat!(
+    r#"{"username":"Alertmanager","attachments":[{"title":"[FIRING:2] InstanceDown node (page)","title_link":"http://am.example:9093/#/alerts?receiver=team-x%5C.pager","text":"","fallback":"[FIRING:2] InstanceDown node (page) | http://am.example:9093/#/alerts?receiver=team-x%5C.pager","callback_id":"","footer":"","color":"danger","mrkdwn_in":["fallback","pretext","text"]}]}"#,
+    "\n"
+);
+
+fn config(yaml: &str) -> SlackConfig {
+    yaml_serde::from_str(yaml).unwrap()
+}
+
+async fn send_one(
+    yaml: &str,
+    replies: Vec<Reply>,
+    n: &Notification,
+) -> (Result<(), NotifyError>, Vec<Recorded>) {
+    let server = TestServer::start(replies).await;
+    let yaml = yaml.replace("BASE", &server.base);
+    let integration = SlackIntegration::new(&config(&yaml), &context(None)).unwrap();
+    let result = integration.notify(n).await;
+    (result, server.requests())
+}
+
+fn json(r: &Recorded) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap()
+}
+
+#[tokio::test]
+async fn webhook_matches_alertmanager() {
+    let (result, requests) =
+        send_one("api_url: BASE/services/T/B/X\n", vec![], &reference_notification()).await;
+    assert_eq!(result, Ok(()));
+    let r = &requests[0];
+    assert_eq!(r.path, "/services/T/B/X");
+    assert_eq!(r.body, ALERTMANAGER_WEBHOOK_BODY);
+    assert_eq!(r.body.len(), 370);
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert!(r.headers.get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn resolved_color_and_every_field() {
+    let yaml = r#"
+api_url: BASE/hook
+channel: '#{{ .CommonLabels.job }}'
+username: bot
+icon_emoji: ':fire:'
+icon_url: 'http://icon'
+link_names: true
+title: '{{ .Status | toUpper }}'
+title_link: 'http://link'
+pretext: pre
+text: '{{ range .Alerts }}{{ .Labels.instance }} {{ end }}'
+fallback: fb
+callback_id: cb
+footer: foot
+image_url: 'http://img'
+thumb_url: 'http://thumb'
+short_fields: true
+mrkdwn_in: [text]
+fields:
+  - title: Job
+    value: '{{ .CommonLabels.job }}'
+  - title: Long
+    value: v
+    short: false
+actions:
+  - type: button
+    text: 'Runbook {{ .GroupLabels.alertname }}'
+    url: 'http://runbook'
+    style: primary
+  - type: button
+    text: Ack
+    name: ack
+    value: '1'
+    confirm:
+      text: Sure?
+      ok_text: 'Yes'
+"#;
+    let (result, requests) = send_one(yaml, vec![], &resolved_notification()).await;
+    assert_eq!(result, Ok(()));
+    let want = serde_json::json!({
+        "channel": "#node",
+        "username": "bot",
+        "icon_emoji": ":fire:",
+        "icon_url": "http://icon",
+        "link_names": true,
+        "attachments": [{
+            "title": "RESOLVED",
+            "title_link": "http://link",
+            "pretext": "pre",
+            "text": "a:9100 b:9100 c:9100 ",
+            "fallback": "fb",
+            "callback_id": "cb",
+            "fields": [
+                {"title": "Job", "value": "node", "short": true},
+                {"title": "Long", "value": "v", "short": false}
+            ],
+            "actions": [
+                {"type": "button", "text": "Runbook InstanceDown", "url": "http://runbook", "style": "primary"},
+                {"type": "button", "text": "Ack", "name": "ack", "value": "1", "confirm": {"text": "Sure?", "ok_text": "Yes"}}
+            ],
+            "image_url": "http://img",
+            "thumb_url": "http://thumb",
+            "footer": "foot",
+            "color": "good",
+            "mrkdwn_in": ["text"]
+        }]
+    });
+    assert_eq!(json(&requests[0]), want);
+}
+
+#[tokio::test]
+async fn long_title_is_cut() {
+    let (result, requests) = send_one(
+        "api_url: BASE/\ntitle: '{{ printf \"%2000s\" \"x\" }}'\n",
+        vec![],
+        &reference_notification(),
+    )
+    .await;
+    assert_eq!(result, Ok(()));
+    let title = json(&requests[0])["attachments"][0]["title"].as_str().unwrap().to_string();
+    assert_eq!(title.chars().count(), MAX_TITLE_RUNES);
+    assert!(title.ends_with('…'));
+}
+
+#[tokio::test]
+async fn app_token_posts_to_the_web_api() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "xoxb-file\n").unwrap();
+    let server = TestServer::start(vec![
+        Reply::new(200, r#"{"ok":true,"ts":"1.2"}"#)
+            .header("content-type", "application/json; charset=utf-8"),
+        Reply::new(200, r#"{"ok":false,"error":"channel_not_found"}"#)
+            .header("content-type", "application/json"),
+        Reply::new(200, "<html>").header("content-type", "application/json"),
+    ])
+    .await;
+    let yaml =
+        format!("app_token_file: token\napp_url: {}/api/chat.postMessage\nchannel: '#ops'\n", server.base);
+    let integration = SlackIntegration::new(&config(&yaml), &context(Some(dir.path()))).unwrap();
+    let n = reference_notification();
+    assert_eq!(integration.notify(&n).await, Ok(()));
+    let e = integration.notify(&n).await.unwrap_err();
+    assert_eq!(
+        (e.message.as_str(), e.retryable),
+        (r##"channel "#ops": error response from Slack: channel_not_found"##, false)
+    );
+    let e = integration.notify(&n).await.unwrap_err();
+    assert!(e.retryable, "{e:?}");
+    assert!(
+        e.message.starts_with(r##"channel "#ops": could not unmarshal JSON response "<html>""##),
+        "{}",
+        e.message
+    );
+    let requests = server.requests();
+    assert_eq!(requests[0].path, "/api/chat.postMessage");
+    assert_eq!(requests[0].headers["authorization"], "Bearer xoxb-file");
+    assert_eq!(json(&requests[0])["channel"], "#ops");
+    // Inline token and the default Web API URL.
+    let cfg = config("app_token: xoxb-1\n");
+    let integration = SlackIntegration::new(&cfg, &context(None)).unwrap();
+    assert!(matches!(&integration.endpoint, Endpoint::App { url, .. } if url == DEFAULT_APP_URL));
+}
+
+#[tokio::test]
+async fn webhook_answers_and_statuses() {
+    let n = reference_notification();
+    let yaml = "api_url: BASE/\nchannel: '#c'\n";
+    let (result, _) = send_one(yaml, vec![Reply::new(200, "invalid_payload")], &n).await;
+    let e = result.unwrap_err();
+    assert_eq!(
+        (e.message.as_str(), e.retryable),
+        (r##"channel "#c": received an error response from Slack: invalid_payload"##, false)
+    );
+
+    let (result, _) = send_one(yaml, vec![Reply::new(500, "oops")], &n).await;
+    let e = result.unwrap_err();
+    assert_eq!(
+        (e.message.as_str(), e.retryable),
+        (r##"channel "#c": unexpected status code 500: oops"##, true)
+    );
+
+    let (result, _) =
+        send_one(yaml, vec![Reply::new(429, "rate_limited").header("retry-after", "30")], &n).await;
+    let e = result.unwrap_err();
+    assert!(e.retryable);
+    assert_eq!(e.retry_after, Some(Duration::from_secs(30)));
+
+    let (result, _) = send_one(yaml, vec![Reply::new(400, "invalid_token")], &n).await;
+    let e = result.unwrap_err();
+    assert_eq!(
+        (e.message.as_str(), e.retryable, e.retry_after),
+        (r##"channel "#c": unexpected status code 400: invalid_token"##, false, None)
+    );
+
+    let (result, _) = send_one(yaml, vec![Reply::new(404, "no_service")], &n).await;
+    assert!(!result.unwrap_err().retryable);
+}
+
+#[tokio::test]
+async fn api_url_file_is_read_at_send_time() {
+    let server = TestServer::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let integration =
+        SlackIntegration::new(&config("api_url_file: url\n"), &context(Some(dir.path()))).unwrap();
+    let e = integration.notify(&reference_notification()).await.unwrap_err();
+    assert!(!e.retryable);
+    assert!(e.message.contains("read api_url file"), "{}", e.message);
+    std::fs::write(dir.path().join("url"), format!("{}/from-file\n", server.base)).unwrap();
+    assert_eq!(integration.notify(&reference_notification()).await, Ok(()));
+    assert_eq!(server.requests()[0].path, "/from-file");
+}
+
+#[tokio::test]
+async fn template_errors_are_final() {
+    let (result, requests) =
+        send_one("api_url: BASE/\ntext: '{{ .Nope }}'\n", vec![], &reference_notification()).await;
+    let e = result.unwrap_err();
+    assert!(!e.retryable);
+    assert_eq!(
+        e.message,
+        r#"template: :1:3: executing "" at <.Nope>: can't evaluate field Nope in type *template.Data"#
+    );
+    assert!(requests.is_empty());
+}
+
+#[test]
+fn build_errors() {
+    let ctx = context(None);
+    let err = SlackIntegration::new(&config("channel: x\n"), &ctx).err();
+    assert_eq!(err.as_deref(), Some("no Slack API URL nor App token set either inline or in a file"));
+    let cfg = config("app_token: t\nhttp_config:\n  authorization:\n    credentials: c\n");
+    let err = SlackIntegration::new(&cfg, &ctx).err();
+    assert_eq!(err.as_deref(), Some("http authorization can't be set when using Slack App tokens"));
+    let integration = SlackIntegration::new(&config("api_url: http://hooks.example/x\n"), &ctx).unwrap();
+    assert!(!integration.send_resolved());
+    assert_eq!(integration.name(), "slack");
+}

@@ -1,0 +1,64 @@
+use super::*;
+use crate::notify::template::Templates;
+
+fn context() -> BuildContext {
+    BuildContext {
+        templates: Arc::new(Templates::load(&[], None).unwrap()),
+        global: crate::route::config::GlobalConfig::default(),
+        base_dir: None,
+    }
+}
+
+const CONFIG: &str = r#"
+global:
+  smtp_smarthost: 127.0.0.1:2525
+  smtp_from: am@example.org
+  smtp_require_tls: false
+route:
+  receiver: team
+receivers:
+- name: team
+  email_configs:
+  - to: a@example.org
+  - to: b@example.org
+  slack_configs:
+  - api_url: http://127.0.0.1:1/slack
+    channel: '#ops'
+  pagerduty_configs:
+  - routing_key: abc
+  webhook_configs:
+  - url: http://127.0.0.1:1/one
+  - url: http://127.0.0.1:1/two
+    send_resolved: false
+- name: blackhole
+"#;
+
+#[test]
+fn builds_in_alertmanager_order() {
+    let cfg = crate::route::load_str(CONFIG, "alertmanager.yml").unwrap();
+    let built = build(&cfg, &context()).unwrap();
+    assert_eq!(built.keys().collect::<Vec<_>>(), ["blackhole", "team"]);
+    assert!(built["blackhole"].is_empty());
+    let team = &built["team"];
+    let names: Vec<_> = team.iter().map(|i| i.name()).collect();
+    assert_eq!(names, ["webhook", "webhook", "email", "email", "pagerduty", "slack"]);
+    let indices: Vec<_> = (0..team.len()).map(|p| integration_index(team, p)).collect();
+    assert_eq!(indices, [0, 1, 0, 1, 0, 0]);
+    assert_eq!(integration_index(team, 9), 0);
+    // Defaults: webhooks and PagerDuty send resolved alerts, email and Slack do not.
+    let resolved: Vec<_> = team.iter().map(|i| i.send_resolved()).collect();
+    assert_eq!(resolved, [true, false, false, false, true, false]);
+}
+
+#[test]
+fn build_errors_name_the_integration() {
+    let text = CONFIG.replace(
+        "  - to: b@example.org\n",
+        "  - to: b@example.org\n    auth_username: u\n    auth_secret: s\n",
+    );
+    let cfg = crate::route::load_str(&text, "alertmanager.yml").unwrap();
+    let err = build(&cfg, &context()).err().unwrap();
+    assert_eq!((err.receiver.as_str(), err.integration, err.index), ("team", "email", 1));
+    assert!(err.message.contains("CRAM-MD5"), "{err}");
+    assert!(err.to_string().starts_with("receiver \"team\": email[1]: "), "{err}");
+}

@@ -1,0 +1,170 @@
+//! The router's notification side (its own Alertmanager), built from `notifications:`:
+//! alertmanager.yml (or a built-in one that keeps alerts but delivers nowhere), its templates,
+//! receivers, time intervals, the silence store and the dispatcher, with state under
+//! `<data dir>/notify`. A reload re-reads alertmanager.yml and swaps everything but the
+//! silences and the alerts; a file that fails to load changes nothing.
+
+use crate::api::alertmanager::{ApiAuth, ApiAuthError};
+use crate::config::{ApiAuthConfig, NotificationsConfig};
+use crate::notify::dispatch::{DispatchMetrics, Dispatcher, DispatcherOptions};
+use crate::notify::receivers::{self, BuildContext};
+use crate::notify::template::Templates;
+use crate::notify::{AlertmanagerApi, Clock, Silences};
+use crate::route::time_intervals::TimeIntervals;
+use crate::route::{self, AlertmanagerConfig};
+use prometheus_client::registry::Registry;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The configuration used without `notifications.alertmanager_config`: every alert goes to a
+/// receiver with no integrations, so it is kept, grouped and shown (API, web page) only.
+const BUILT_IN_CONFIG: &str = "route:\n  receiver: default\nreceivers:\n- name: default\n";
+
+/// How long expired silences are kept (Alertmanager's `--data.retention`).
+const SILENCE_RETENTION: Duration = Duration::from_secs(120 * 3600);
+
+/// Why the notification side could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationsError {
+    #[error(transparent)]
+    Config(#[from] route::ConfigError),
+    #[error("alertmanager config {origin}: templates: {message}")]
+    Templates { origin: String, message: String },
+    #[error("alertmanager config {origin}: {source}")]
+    Receivers { origin: String, source: receivers::BuildError },
+    #[error("alertmanager config {origin}: time intervals: {message}")]
+    TimeIntervals { origin: String, message: String },
+    #[error("silences: {0}")]
+    Silences(#[from] crate::notify::silences::SilenceError),
+    #[error("dispatcher: {0}")]
+    Dispatch(String),
+    #[error("notifications.api_auth: reading {path}: {source}")]
+    AuthFile { path: String, source: std::io::Error },
+    #[error("notifications.api_auth: {path}: {message}")]
+    AuthInvalid { path: String, message: String },
+}
+
+/// alertmanager.yml and what is built from it, ready for the dispatcher.
+struct Built {
+    config: Arc<AlertmanagerConfig>,
+    text: String,
+    integrations: receivers::Integrations,
+    time_intervals: TimeIntervals,
+}
+
+fn build(settings: &NotificationsConfig) -> Result<Built, NotificationsError> {
+    let (config, text, origin, base_dir) = match &settings.alertmanager_config {
+        Some(path) => {
+            let path = Path::new(path);
+            let config = route::load_file(path)?;
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            (config, text, path.display().to_string(), path.parent().map(Path::to_path_buf))
+        }
+        None => (
+            route::load_str(BUILT_IN_CONFIG, "built-in")?,
+            BUILT_IN_CONFIG.to_string(),
+            "built-in".into(),
+            None,
+        ),
+    };
+    let templates = Templates::load(&config.templates, base_dir.as_deref())
+        .map_err(|e| NotificationsError::Templates { origin: origin.clone(), message: e.to_string() })?;
+    let ctx = BuildContext { templates: Arc::new(templates), global: config.global.clone(), base_dir };
+    let integrations = receivers::build(&config, &ctx)
+        .map_err(|source| NotificationsError::Receivers { origin: origin.clone(), source })?;
+    let time_intervals = TimeIntervals::new(&config)
+        .map_err(|e| NotificationsError::TimeIntervals { origin, message: e.to_string() })?;
+    Ok(Built { config: Arc::new(config), text, integrations, time_intervals })
+}
+
+/// The running notification side.
+pub(super) struct Notifications {
+    pub dispatcher: Arc<Dispatcher>,
+    /// Stops the silence store's garbage collection.
+    gc_stop: CancellationToken,
+}
+
+/// How often expired silences past retention are collected (Alertmanager's
+/// `--silences.maintenance-interval` is 15m).
+const SILENCE_GC_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+impl Notifications {
+    pub fn start(
+        settings: &NotificationsConfig,
+        data_dir: &Path,
+        external_url: &str,
+        registry: &mut Registry,
+    ) -> Result<Notifications, NotificationsError> {
+        let built = build(settings)?;
+        let dir = data_dir.join("notify");
+        let clock = Clock::system();
+        let silences = Arc::new(Silences::open(Some(&dir), clock, SILENCE_RETENTION)?);
+        let options = DispatcherOptions {
+            data_dir: Some(dir),
+            external_url: external_url.trim_end_matches('/').to_string(),
+            clock,
+            metrics: DispatchMetrics::register(registry),
+            ..DispatcherOptions::default()
+        };
+        let gc_stop = CancellationToken::new();
+        {
+            let (silences, stop) = (Arc::clone(&silences), gc_stop.clone());
+            tokio::spawn(async move { silences.run_gc(SILENCE_GC_INTERVAL, stop).await });
+        }
+        let dispatcher = Dispatcher::start(
+            built.config,
+            built.text,
+            built.integrations,
+            silences,
+            built.time_intervals,
+            options,
+        )
+        .map_err(|e| NotificationsError::Dispatch(e.to_string()))?;
+        Ok(Notifications { dispatcher, gc_stop })
+    }
+
+    /// Re-reads alertmanager.yml; on error the running config stays.
+    pub fn reload(&self, settings: &NotificationsConfig) -> Result<(), NotificationsError> {
+        let built = build(settings)?;
+        self.dispatcher
+            .reload(built.config, built.text, built.integrations, built.time_intervals)
+            .map_err(|e| NotificationsError::Dispatch(e.to_string()))
+    }
+
+    pub fn api(&self) -> Arc<dyn AlertmanagerApi> {
+        Arc::clone(&self.dispatcher) as Arc<dyn AlertmanagerApi>
+    }
+
+    pub async fn stop(&self) {
+        self.gc_stop.cancel();
+        self.dispatcher.stop().await;
+    }
+}
+
+/// The credentials `notifications.api_auth` names, read now.
+pub(super) fn api_auth(settings: &NotificationsConfig) -> Result<ApiAuth, NotificationsError> {
+    let read = |path: &String| {
+        std::fs::read_to_string(path)
+            .map_err(|source| NotificationsError::AuthFile { path: path.clone(), source })
+    };
+    let invalid = |path: &String, e: ApiAuthError| NotificationsError::AuthInvalid {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    Ok(match &settings.api_auth {
+        None => ApiAuth::None,
+        Some(ApiAuthConfig::BearerTokenFile(path)) => {
+            ApiAuth::bearer_from_file_contents(&read(path)?).map_err(|e| invalid(path, e))?
+        }
+        Some(ApiAuthConfig::BasicAuth { username, password_file }) => {
+            let password = read(password_file)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                return Err(invalid(password_file, ApiAuthError::Empty));
+            }
+            ApiAuth::basic(username.clone(), password)
+        }
+    })
+}
