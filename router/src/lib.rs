@@ -37,5 +37,6 @@ pub mod promqltest;
 pub mod route;
 pub mod rules;
 pub mod run;
+pub mod state_file;
 pub mod store;
 pub mod template;

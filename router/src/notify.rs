@@ -55,6 +55,8 @@ pub trait AlertmanagerApi: Send + Sync {
     /// The aggregation groups, sorted by receiver and group labels.
     fn groups(&self) -> Vec<GroupView>;
     fn silences(&self) -> Arc<Silences>;
+    /// `global.resolve_timeout`: the end time given to alerts posted without one.
+    fn resolve_timeout(&self) -> std::time::Duration;
     /// Configured receiver names, in config order.
     fn receivers(&self) -> Vec<String>;
     /// The alertmanager.yml in use, as read.

@@ -704,7 +704,7 @@ async fn post_silences(State(st): State<AmState>, headers: HeaderMap, body: Byte
         }
         Err(SilenceError::NotFound) => api_json(StatusCode::NOT_FOUND, json_string("silence not found")),
         Err(e @ SilenceError::Invalid(_)) => bad_request(&e.to_string()).into_response(),
-        Err(e @ SilenceError::Io { .. }) => {
+        Err(e @ (SilenceError::Io { .. } | SilenceError::State(_))) => {
             api_json(StatusCode::INTERNAL_SERVER_ERROR, json_string(&e.to_string()))
         }
     }

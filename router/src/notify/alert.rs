@@ -149,6 +149,8 @@ pub struct GroupView {
     pub labels: Labels,
     pub receiver: String,
     pub group_key: String,
+    /// Names of the time intervals that muted this group at its last flush.
+    pub muted_by: Vec<String>,
     pub alerts: Vec<AlertView>,
 }
 

@@ -32,7 +32,7 @@
 //!
 //! ## Persistence
 //! With [`DispatcherOptions::data_dir`], two files are kept there (JSON with a `crc32c`
-//! trailer, replaced atomically, see `dispatch/snapshot.rs`):
+//! trailer, replaced atomically, see [`crate::state_file`]):
 //! - `nflog.state`, the notification log, written and synced after every successful delivery
 //!   before the flush completes, and when expired entries are dropped;
 //! - `alerts.state`, every held alert (including resolved alerts whose notification is still
@@ -60,7 +60,6 @@ mod inhibit;
 mod metrics;
 mod nflog;
 mod pipeline;
-mod snapshot;
 mod store;
 
 #[cfg(test)]
@@ -80,6 +79,7 @@ use crate::notify::{AlertmanagerApi, Clock, DeliveryRecord, Silences};
 use crate::route::RouteTree;
 use crate::route::config::AlertmanagerConfig;
 use crate::route::time_intervals::TimeIntervals;
+use crate::state_file;
 use harrier_telemetry::model::Labels;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -311,9 +311,9 @@ impl Inner {
             if *last >= version {
                 return Ok(());
             }
-            snapshot::write(&path, &SavedNflog { entries })?;
+            state_file::write(&path, &SavedNflog { entries })?;
             *last = version;
-            Ok::<(), snapshot::SnapshotError>(())
+            Ok::<(), state_file::StateFileError>(())
         })
         .await;
         match result {
@@ -344,7 +344,7 @@ impl Inner {
         let guard = Arc::clone(&files.alerts_written);
         let result = tokio::task::spawn_blocking(move || {
             let _one_writer = lock(&guard);
-            snapshot::write(&path, &saved)
+            state_file::write(&path, &saved)
         })
         .await;
         let failed = match result {
@@ -599,24 +599,37 @@ impl Dispatcher {
     fn load(inner: &Inner) -> Vec<Alert> {
         let Some(files) = &inner.files else { return Vec::new() };
         let now_ms = inner.clock.now_ms();
-        match snapshot::read::<SavedNflog>(&files.nflog_path) {
-            Ok(Some(saved)) => {
-                let kept = inner.lock_nflog().restore(saved.entries, now_ms);
-                tracing::info!(entries = kept, "notification log restored");
-            }
-            Ok(None) => {}
-            Err(e) => {
-                inner.metrics.state_load_errors.inc();
-                tracing::error!(error = %e, "notification log not restored: starting with an empty log");
-            }
+        if let Some(saved) = Self::read_state::<SavedNflog>(inner, &files.nflog_path, "notification log") {
+            let kept = inner.lock_nflog().restore(saved.entries, now_ms);
+            tracing::info!(entries = kept, "notification log restored");
         }
-        match snapshot::read::<SavedAlerts>(&files.alerts_path) {
-            Ok(Some(saved)) => saved.alerts.into_iter().map(SavedAlert::into_alert).collect(),
-            Ok(None) => Vec::new(),
+        Self::read_state::<SavedAlerts>(inner, &files.alerts_path, "alerts")
+            .map(|saved| saved.alerts.into_iter().map(SavedAlert::into_alert).collect())
+            .unwrap_or_default()
+    }
+
+    /// One state file's newest valid generation; corrupt or unreadable files are logged and
+    /// counted.
+    fn read_state<T: serde::de::DeserializeOwned>(
+        inner: &Inner,
+        path: &std::path::Path,
+        what: &str,
+    ) -> Option<T> {
+        match state_file::read::<T>(path) {
+            Ok(outcome) => {
+                for (file, reason) in &outcome.corrupt {
+                    inner.metrics.state_load_errors.inc();
+                    tracing::error!(file = %file.display(), %reason, "{what} state file is corrupt; set aside");
+                }
+                if outcome.from_previous {
+                    tracing::warn!(file = %path.display(), "{what} restored from the previous generation");
+                }
+                outcome.value
+            }
             Err(e) => {
                 inner.metrics.state_load_errors.inc();
-                tracing::error!(error = %e, "alerts not restored");
-                Vec::new()
+                tracing::error!(error = %e, "{what} not restored");
+                None
             }
         }
     }
@@ -784,6 +797,7 @@ impl AlertmanagerApi for Dispatcher {
                     labels: g.labels.clone(),
                     receiver: g.receiver.clone(),
                     group_key: g.key.clone(),
+                    muted_by: Vec::new(),
                     alerts: alerts.into_iter().map(|a| self.inner.view(&state, a, now_ms, &muted)).collect(),
                 })
             })
@@ -802,6 +816,10 @@ impl AlertmanagerApi for Dispatcher {
 
     fn silences(&self) -> Arc<Silences> {
         Arc::clone(&self.inner.silences)
+    }
+
+    fn resolve_timeout(&self) -> Duration {
+        self.inner.lock_state().generation.config.global.resolve_timeout.as_duration()
     }
 
     fn receivers(&self) -> Vec<String> {

@@ -38,7 +38,7 @@
 //! With a directory, every change is written before it is applied: the whole set to
 //! `<dir>/silences.json` as JSON followed by a `crc32c <hex>` line over the JSON bytes, written
 //! to a temporary file, fsynced and renamed over the old one (then the directory is fsynced).
-//! A write that fails leaves the store unchanged and returns [`SilenceError::Io`]. Alertmanager
+//! A write that fails leaves the store unchanged and returns an error. Alertmanager
 //! snapshots only every 15 minutes and on clean shutdown, so a crash loses recent silences; here
 //! nothing acknowledged is lost. A file that does not verify (checksum, JSON, matchers) is
 //! logged, counted ([`Silences::corrupt_files`]), moved aside to `silences.json.corrupt` and
@@ -46,10 +46,10 @@
 
 use super::clock::Clock;
 use crate::route::matchers::{MatchType, Matcher};
+use crate::state_file;
 use harrier_telemetry::model::Labels;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -121,6 +121,8 @@ pub enum SilenceError {
     Invalid(String),
     #[error("silence storage {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("silence storage: {0}")]
+    State(#[from] state_file::StateFileError),
 }
 
 /// What the store's readers see.
@@ -168,25 +170,23 @@ impl Silences {
         std::fs::create_dir_all(dir)
             .map_err(|source| SilenceError::Io { path: dir.to_path_buf(), source })?;
         let path = dir.join(SILENCES_FILE);
-        let loaded = match std::fs::read(&path) {
-            Ok(bytes) => match decode(&bytes) {
-                Ok(silences) => silences,
-                Err(reason) => {
-                    store.corrupt_files.fetch_add(1, Ordering::Relaxed);
-                    let aside = dir.join(format!("{SILENCES_FILE}.corrupt"));
-                    let moved = std::fs::rename(&path, &aside);
-                    tracing::error!(
-                        file = %path.display(),
-                        reason = %reason,
-                        moved_to = %aside.display(),
-                        moved = moved.is_ok(),
-                        "silences file is corrupt; starting without silences"
-                    );
-                    BTreeMap::new()
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => return Err(SilenceError::Io { path, source }),
+        let outcome = state_file::read::<SilencesFile>(&path)?;
+        for (file, reason) in &outcome.corrupt {
+            store.corrupt_files.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(file = %file.display(), %reason, "silences file is corrupt; set aside");
+        }
+        if outcome.from_previous {
+            tracing::warn!(file = %path.display(), "silences restored from the previous generation");
+        } else if outcome.value.is_none() && !outcome.corrupt.is_empty() {
+            tracing::error!("no valid silences file: starting without silences");
+        }
+        let loaded = match outcome.value {
+            Some(file) => decode(file).unwrap_or_else(|reason| {
+                store.corrupt_files.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(file = %path.display(), %reason, "silences file unusable; starting without silences");
+                BTreeMap::new()
+            }),
+            None => BTreeMap::new(),
         };
         store.file = Some(path);
         let now = store.clock.now_ms();
@@ -498,8 +498,8 @@ fn op_from_str(op: &str) -> Option<MatchType> {
     }
 }
 
-fn encode(silences: &BTreeMap<String, Silence>) -> Result<Vec<u8>, serde_json::Error> {
-    let file = SilencesFile {
+fn encode(silences: &BTreeMap<String, Silence>) -> SilencesFile {
+    SilencesFile {
         format: FILE_FORMAT,
         silences: silences
             .values()
@@ -521,28 +521,11 @@ fn encode(silences: &BTreeMap<String, Silence>) -> Result<Vec<u8>, serde_json::E
                 comment: s.comment.clone(),
             })
             .collect(),
-    };
-    let json = serde_json::to_vec(&file)?;
-    let mut out = Vec::with_capacity(json.len() + 24);
-    out.extend_from_slice(&json);
-    out.extend_from_slice(format!("\ncrc32c {:08x}\n", crc32c::crc32c(&json)).as_bytes());
-    Ok(out)
+    }
 }
 
-/// Verifies and parses the file's bytes.
-fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Silence>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    let (json, trailer) = text.rsplit_once('\n').ok_or("no checksum line")?;
-    let want = trailer
-        .strip_prefix("crc32c ")
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .ok_or("bad checksum line")?;
-    let got = crc32c::crc32c(json.as_bytes());
-    if got != want {
-        return Err(format!("checksum mismatch (file says {want:08x}, content is {got:08x})"));
-    }
-    let file: SilencesFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
+/// The silences of a verified file.
+fn decode(file: SilencesFile) -> Result<BTreeMap<String, Silence>, String> {
     if file.format != FILE_FORMAT {
         return Err(format!("unknown format {}", file.format));
     }
@@ -568,25 +551,9 @@ fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Silence>, String> {
     Ok(out)
 }
 
-/// Replaces `path` with the silences durably: temporary file, fsync, rename, fsync of the
-/// directory.
+/// Replaces `path` with the silences durably (see [`crate::state_file`]).
 fn write_file(path: &Path, silences: &BTreeMap<String, Silence>) -> Result<(), SilenceError> {
-    let bytes =
-        encode(silences).map_err(|e| SilenceError::Io { path: path.to_path_buf(), source: e.into() })?;
-    let tmp = path.with_extension("json.tmp");
-    let io = |source| SilenceError::Io { path: tmp.clone(), source };
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(&bytes).map_err(io)?;
-    f.sync_data().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|source| SilenceError::Io { path: path.to_path_buf(), source })?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        // Makes the rename durable; not every platform can fsync a directory.
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(state_file::write(path, &encode(silences))?)
 }
 
 #[cfg(test)]

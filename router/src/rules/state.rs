@@ -5,10 +5,10 @@
 //!
 //! ## Format
 //! One file per rule group, `<dir>/<16 hex digits of the group key's hash>.state`, replaced
-//! atomically (write to a temporary file, fsync, rename) after every evaluation of a group that
-//! has alerts. Content: a JSON document ([`GroupState`]) followed by a line
-//! `crc32c <8 hex digits>` over the JSON bytes. A file whose checksum or JSON does not verify is
-//! skipped and counted (the group then starts fresh), never a crash.
+//! atomically after every evaluation of a group that has alerts, in the format of
+//! [`crate::state_file`] (a JSON [`GroupState`] with a `crc32c` line; the previous generation
+//! kept). A file whose checksum or JSON does not verify is set aside and counted (the previous
+//! generation, or else a fresh start, is used), never a crash.
 //!
 //! ## Restore
 //! [`restore_group`] puts saved alerts back into the group's alerting rules (matched by rule
@@ -26,9 +26,9 @@
 
 use super::alerting::{ActiveAlert, AlertState};
 use super::group::{Group, RuleKind, key_hash};
+use crate::state_file;
 use harrier_telemetry::model::Labels;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Errors reading or writing alert state.
@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 pub enum StateError {
     #[error("alert state {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("alert state {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
     #[error("alert state {path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }
@@ -211,56 +213,34 @@ impl StateDir {
     /// Writes (or, with `None`, removes) a group's state atomically.
     pub fn save(&self, key: &str, state: Option<&GroupState>) -> Result<(), StateError> {
         let path = self.path_for(key);
-        let Some(state) = state else {
-            return match std::fs::remove_file(&path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(source) => Err(StateError::Io { path, source }),
-            };
-        };
-        let json = serde_json::to_vec(state)
-            .map_err(|e| StateError::Corrupt { path: path.clone(), reason: e.to_string() })?;
-        let tmp = path.with_extension("state.tmp");
-        let io = |source| StateError::Io { path: tmp.clone(), source };
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&json).map_err(io)?;
-        writeln!(f).map_err(io)?;
-        writeln!(f, "crc32c {:08x}", crc32c::crc32c(&json)).map_err(io)?;
-        f.sync_data().map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(|source| StateError::Io { path: path.clone(), source })
+        match state {
+            Some(state) => state_file::write(&path, state),
+            None => state_file::remove(&path),
+        }
+        .map_err(|e| StateError::Write { path, reason: e.to_string() })
     }
 
-    /// Reads a group's state: `Ok(None)` when there is none.
+    /// Reads a group's state: `Ok(None)` when there is none. A damaged newest generation
+    /// falls back to the previous one (logged); with none valid, the error says why.
     pub fn load(&self, key: &str) -> Result<Option<GroupState>, StateError> {
         let path = self.path_for(key);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StateError::Io { path, source }),
-        };
-        decode(&bytes).map(Some).map_err(|reason| StateError::Corrupt { path, reason })
+        let outcome = state_file::read::<GroupState>(&path)
+            .map_err(|e| StateError::Write { path: path.clone(), reason: e.to_string() })?;
+        match (outcome.value, outcome.corrupt.into_iter().next()) {
+            (Some(state), corrupt) => {
+                if let Some((file, reason)) = corrupt {
+                    tracing::warn!(file = %file.display(), %reason, "alert state corrupt; the previous generation is used");
+                }
+                Ok(Some(state))
+            }
+            (None, Some((path, reason))) => Err(StateError::Corrupt { path, reason }),
+            (None, None) => Ok(None),
+        }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-/// Verifies and parses a state file's bytes.
-fn decode(bytes: &[u8]) -> Result<GroupState, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    let (json, trailer) = text.rsplit_once('\n').ok_or("no checksum line")?;
-    let want = trailer
-        .strip_prefix("crc32c ")
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .ok_or("bad checksum line")?;
-    let got = crc32c::crc32c(json.as_bytes());
-    if got != want {
-        return Err(format!("checksum mismatch (file says {want:08x}, content is {got:08x})"));
-    }
-    serde_json::from_str(json).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

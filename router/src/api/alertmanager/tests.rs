@@ -95,6 +95,7 @@ impl AlertmanagerApi for FakeAlertmanager {
                     group_key: crate::notify::alert::group_key("{}", &labels),
                     labels,
                     receiver,
+                    muted_by: Vec::new(),
                     alerts,
                 }
             })
@@ -103,6 +104,10 @@ impl AlertmanagerApi for FakeAlertmanager {
 
     fn silences(&self) -> Arc<Silences> {
         self.silences.clone()
+    }
+
+    fn resolve_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(300)
     }
 
     fn receivers(&self) -> Vec<String> {

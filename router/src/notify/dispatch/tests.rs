@@ -590,9 +590,9 @@ async fn corrupt_state_files_are_counted_and_ignored() {
     assert_eq!(h.recorder.deliveries(), vec!["30 default +A"]);
     h.dispatcher.stop().await;
     // Stop wrote valid files.
-    assert!(snapshot::read::<SavedNflog>(&dir.path().join(NFLOG_FILE)).unwrap().is_some());
+    assert!(state_file::read::<SavedNflog>(&dir.path().join(NFLOG_FILE)).unwrap().value.is_some());
     assert_eq!(
-        snapshot::read::<SavedAlerts>(&dir.path().join(ALERTS_FILE)).unwrap().map(|s| s.alerts.len()),
+        state_file::read::<SavedAlerts>(&dir.path().join(ALERTS_FILE)).unwrap().value.map(|s| s.alerts.len()),
         Some(1)
     );
 }
