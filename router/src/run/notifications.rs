@@ -12,9 +12,11 @@ use crate::notify::template::Templates;
 use crate::notify::{AlertmanagerApi, Clock, Silences};
 use crate::route::time_intervals::TimeIntervals;
 use crate::route::{self, AlertmanagerConfig};
+use harrier_telemetry::config_diagnostic::read_config;
 use prometheus_client::registry::Registry;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -46,21 +48,34 @@ pub enum NotificationsError {
     AuthInvalid { path: String, message: String },
 }
 
+/// What a notification config is built from: alertmanager.yml's text and the template files
+/// it names (path and content). A reload whose inputs are unchanged leaves the dispatcher
+/// alone, so the rule-file watcher's reloads do not reset aggregation groups. (`*_file`
+/// secrets are read by the integrations when they send.)
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Inputs {
+    text: String,
+    templates: Vec<(PathBuf, Vec<u8>)>,
+}
+
 /// alertmanager.yml and what is built from it, ready for the dispatcher.
 struct Built {
     config: Arc<AlertmanagerConfig>,
-    text: String,
+    inputs: Inputs,
     integrations: receivers::Integrations,
     time_intervals: TimeIntervals,
 }
 
-fn build(settings: &NotificationsConfig) -> Result<Built, NotificationsError> {
+/// Reads alertmanager.yml (once) and the template files it names.
+fn read_inputs(
+    settings: &NotificationsConfig,
+) -> Result<(AlertmanagerConfig, Inputs, String, Option<PathBuf>), NotificationsError> {
     let (config, text, origin, base_dir) = match &settings.alertmanager_config {
         Some(path) => {
             let path = Path::new(path);
-            let config = route::load_file(path)?;
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            (config, text, path.display().to_string(), path.parent().map(Path::to_path_buf))
+            let text = read_config(path)?;
+            let origin = path.display().to_string();
+            (route::load_str(&text, &origin)?, text, origin, path.parent().map(Path::to_path_buf))
         }
         None => (
             route::load_str(BUILT_IN_CONFIG, "built-in")?,
@@ -69,6 +84,23 @@ fn build(settings: &NotificationsConfig) -> Result<Built, NotificationsError> {
             None,
         ),
     };
+    let mut templates = Vec::new();
+    for pattern in &config.templates {
+        let full = match &base_dir {
+            Some(dir) if !Path::new(pattern).is_absolute() => dir.join(pattern),
+            _ => PathBuf::from(pattern),
+        };
+        let Ok(paths) = glob::glob(&full.to_string_lossy()) else { continue };
+        for path in paths.flatten() {
+            let content = std::fs::read(&path).unwrap_or_default();
+            templates.push((path, content));
+        }
+    }
+    Ok((config, Inputs { text, templates }, origin, base_dir))
+}
+
+fn build(settings: &NotificationsConfig) -> Result<Built, NotificationsError> {
+    let (config, inputs, origin, base_dir) = read_inputs(settings)?;
     let templates = Templates::load(&config.templates, base_dir.as_deref())
         .map_err(|e| NotificationsError::Templates { origin: origin.clone(), message: e.to_string() })?;
     let ctx = BuildContext { templates: Arc::new(templates), global: config.global.clone(), base_dir };
@@ -76,12 +108,14 @@ fn build(settings: &NotificationsConfig) -> Result<Built, NotificationsError> {
         .map_err(|source| NotificationsError::Receivers { origin: origin.clone(), source })?;
     let time_intervals = TimeIntervals::new(&config)
         .map_err(|e| NotificationsError::TimeIntervals { origin, message: e.to_string() })?;
-    Ok(Built { config: Arc::new(config), text, integrations, time_intervals })
+    Ok(Built { config: Arc::new(config), inputs, integrations, time_intervals })
 }
 
 /// The running notification side.
 pub(super) struct Notifications {
     pub dispatcher: Arc<Dispatcher>,
+    /// What the running config was built from.
+    inputs: Mutex<Inputs>,
     /// Stops the silence store's garbage collection.
     gc_stop: CancellationToken,
 }
@@ -108,29 +142,39 @@ impl Notifications {
             metrics: DispatchMetrics::register(registry),
             ..DispatcherOptions::default()
         };
-        let gc_stop = CancellationToken::new();
-        {
-            let (silences, stop) = (Arc::clone(&silences), gc_stop.clone());
-            tokio::spawn(async move { silences.run_gc(SILENCE_GC_INTERVAL, stop).await });
-        }
         let dispatcher = Dispatcher::start(
             built.config,
-            built.text,
+            built.inputs.text.clone(),
             built.integrations,
-            silences,
+            Arc::clone(&silences),
             built.time_intervals,
             options,
         )
         .map_err(|e| NotificationsError::Dispatch(e.to_string()))?;
-        Ok(Notifications { dispatcher, gc_stop })
+        let gc_stop = CancellationToken::new();
+        {
+            let stop = gc_stop.clone();
+            tokio::spawn(async move { silences.run_gc(SILENCE_GC_INTERVAL, stop).await });
+        }
+        Ok(Notifications { dispatcher, inputs: Mutex::new(built.inputs), gc_stop })
     }
 
-    /// Re-reads alertmanager.yml; on error the running config stays.
+    /// Re-reads alertmanager.yml and its templates and applies them if they changed (the
+    /// dispatcher re-forms its groups, as Alertmanager does on reload); on error the running
+    /// config stays.
     pub fn reload(&self, settings: &NotificationsConfig) -> Result<(), NotificationsError> {
+        let (_, inputs, _, _) = read_inputs(settings)?;
+        if *self.inputs.lock().unwrap_or_else(PoisonError::into_inner) == inputs {
+            tracing::debug!("alertmanager config unchanged");
+            return Ok(());
+        }
         let built = build(settings)?;
         self.dispatcher
-            .reload(built.config, built.text, built.integrations, built.time_intervals)
-            .map_err(|e| NotificationsError::Dispatch(e.to_string()))
+            .reload(built.config, built.inputs.text.clone(), built.integrations, built.time_intervals)
+            .map_err(|e| NotificationsError::Dispatch(e.to_string()))?;
+        *self.inputs.lock().unwrap_or_else(PoisonError::into_inner) = built.inputs;
+        tracing::info!("alertmanager config reloaded");
+        Ok(())
     }
 
     pub fn api(&self) -> Arc<dyn AlertmanagerApi> {
@@ -167,4 +211,40 @@ pub(super) fn api_auth(settings: &NotificationsConfig) -> Result<ApiAuth, Notifi
             ApiAuth::basic(username.clone(), password)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_change_with_the_config_or_a_template_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let am = dir.path().join("am.yml");
+        std::fs::create_dir(dir.path().join("tmpl")).unwrap();
+        std::fs::write(dir.path().join("tmpl/a.tmpl"), r#"{{ define "x" }}one{{ end }}"#).unwrap();
+        std::fs::write(&am, "templates: ['tmpl/*.tmpl']\nroute:\n  receiver: r\nreceivers:\n- name: r\n")
+            .unwrap();
+        let settings = NotificationsConfig {
+            alertmanager_config: Some(am.display().to_string()),
+            ..NotificationsConfig::default()
+        };
+        let read = || read_inputs(&settings).unwrap().1;
+        let first = read();
+        assert_eq!(first.templates.len(), 1);
+        assert_eq!(read(), first, "nothing changed");
+        std::fs::write(dir.path().join("tmpl/a.tmpl"), r#"{{ define "x" }}two{{ end }}"#).unwrap();
+        let second = read();
+        assert_ne!(second, first, "a template changed");
+        std::fs::write(
+            &am,
+            "templates: ['tmpl/*.tmpl']\nroute:\n  receiver: r\n  group_wait: 1s\nreceivers:\n- name: r\n",
+        )
+        .unwrap();
+        assert_ne!(read(), second, "the config changed");
+        // A broken file is an error naming it, and changes nothing.
+        std::fs::write(&am, "route: [\n").unwrap();
+        let err = read_inputs(&settings).unwrap_err().to_string();
+        assert!(err.contains("am.yml"), "{err}");
+    }
 }

@@ -99,6 +99,8 @@ async fn groups_run_on_their_interval_fire_and_survive_reloads_and_restarts() {
 
     wait_for("the alert to fire", || matches!(alert_state(&m), Some((AlertState::Firing, _)))).await;
     let (_, active_at) = alert_state(&m).unwrap();
+    // The firing alert is sent after the evaluation is published and its state saved.
+    wait_for("the notification", || !f.sink.0.lock().unwrap().is_empty()).await;
     {
         let sent = f.sink.0.lock().unwrap();
         assert_eq!(sent.len(), 1, "one notification: {sent:?}");
