@@ -39,4 +39,5 @@ pub mod rules;
 pub mod run;
 pub mod state_file;
 pub mod store;
+mod sync;
 pub mod template;

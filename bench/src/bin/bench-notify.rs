@@ -6,7 +6,7 @@
 //!    directories, both with the same alertmanager.yml: one webhook receiver, `group_by:
 //!    [group]`, `group_wait` 5 s, `group_interval` 10 s, `repeat_interval` 1 h.
 //! 2. For each peer in turn (the other idle): posts `--alerts` alerts (labels `alertname`,
-//!    `group` = one of `--groups`, `instance`, `severity`; an annotation; `endsAt` one hour
+//!    `group` = one of `--groups`, `instance`, `severity`; an annotation; `endsAt` far
 //!    ahead) to `/api/v2/alerts` in batches of `--batch`, with `--senders` concurrent senders,
 //!    and waits until the receiver has seen every group with all its alerts. Then re-posts
 //!    every alert `--reposts` more times (what Prometheus does every resend interval; no new
@@ -157,8 +157,8 @@ async fn measure(
     name: &str,
     received: &Received,
 ) -> anyhow::Result<PeerResult> {
-    let ends_at = time_string(std::time::SystemTime::now() + Duration::from_secs(3600));
-    let bodies = batches(args, &ends_at);
+    // Far ahead: the alerts fire for the whole run (both sides treat them alike).
+    let bodies = batches(args, "2999-01-01T00:00:00Z");
     let before = usage(peer.pid())?;
     let start = Instant::now();
     post_all(client, &peer.url, &bodies, args.senders).await?;
@@ -191,23 +191,6 @@ async fn measure(
         peak_rss_mib: after.peak_rss_mib,
         notifications,
     })
-}
-
-/// RFC 3339 UTC with seconds.
-fn time_string(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn start_alertmanager(args: &Args, dir: &Path, receiver_port: u16) -> anyhow::Result<Peer> {

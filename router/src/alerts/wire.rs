@@ -14,28 +14,14 @@
 //! omit (it is a struct): `0001-01-01T00:00:00.000Z`. Alertmanager reads that as "not set".
 
 use super::Alert;
-use crate::promql::functions::time::civil_from_days;
+use crate::api::alertmanager::json::{GO_ZERO_TIME_MS, format_date_time};
 use harrier_telemetry::model::Labels;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-
-/// Go's zero `time.Time` in `RFC3339Millis`.
-const ZERO_TIME: &str = "0001-01-01T00:00:00.000Z";
 
 /// Formats unix milliseconds as `strfmt.DateTime` does (UTC, `RFC3339Millis`); `None` is Go's
 /// zero time.
 pub(super) fn format_time(ms: Option<i64>) -> String {
-    let Some(ms) = ms else {
-        return ZERO_TIME.to_string();
-    };
-    let days = ms.div_euclid(86_400_000);
-    let ms_of_day = ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let secs = ms_of_day / 1000;
-    let millis = ms_of_day % 1000;
-    let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
-    // Go's "2006": at least four digits, a minus sign before the padding for negative years.
-    let year = if year < 0 { format!("-{:04}", -year) } else { format!("{year:04}") };
-    format!("{year}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+    format_date_time(ms.unwrap_or(GO_ZERO_TIME_MS))
 }
 
 /// A label set as a JSON object.

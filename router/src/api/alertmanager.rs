@@ -4,18 +4,27 @@
 //! Endpoints, with the paths, parameters, status codes and JSON of Alertmanager's
 //! `api/v2/openapi.yaml` and `api/v2/api.go` (shapes in [`json`]):
 //!
-//! - `POST /api/v2/alerts`: best effort, as upstream: empty labels are dropped, `startsAt`
-//!   defaults to now (or `endsAt`), every valid alert is taken, and if any was invalid the
-//!   answer is 400 with their errors joined by `"; "`. An unparsable body is 400 and a missing
-//!   required field 422, with go-swagger's `{"code","message"}` body.
+//! - `POST /api/v2/alerts`: best effort, as upstream: empty labels are dropped, every valid
+//!   alert is taken, and if any was invalid the answer is 400 with their errors joined by
+//!   `"; "`. An unparsable body is 400 and a missing required field 422, with go-swagger's
+//!   `{"code","message"}` body. Upstream first fills in unset times (`startsAt`: `endsAt`, else
+//!   now; `endsAt`: now + `resolve_timeout`) and then validates; here the alerts are validated
+//!   against those effective times ([`AlertmanagerApi::resolve_timeout`]), so an alert
+//!   starting after now + `resolve_timeout` without an end is refused ("start time must be
+//!   before end time") as upstream, but handed on with its times as sent: the receiving side
+//!   ([`AlertmanagerApi::put_alerts`]) fills them in, once.
 //! - `GET /api/v2/alerts`: `filter` (repeatable matchers, matched as upstream's
 //!   `matchFilterLabels`), `receiver` (anchored regex), `active`, `silenced`, `inhibited`,
 //!   `unprocessed` (booleans, default true, parsed as go-openapi's `ConvertBool`). Resolved
 //!   alerts are left out; sorted by fingerprint.
-//! - `GET /api/v2/alerts/groups`: the same filters plus `muted`; groups left empty are dropped.
+//! - `GET /api/v2/alerts/groups`: the same filters plus `muted` (`false` drops the groups a
+//!   time interval muted, [`crate::notify::GroupView::muted_by`]); groups left empty are
+//!   dropped.
 //! - `GET /api/v2/silences` (`filter`: silences having each matcher), sorted active (ending
 //!   first), pending (starting first), expired (most recent first); `POST /api/v2/silences`
-//!   (create or update, answers `{"silenceID"}`); `GET` and `DELETE /api/v2/silence/{id}`.
+//!   (create or update, answers `{"silenceID"}`; a new silence beyond the store's limit is 400
+//!   with Alertmanager's "exceeded maximum number of silences" message); `GET` and
+//!   `DELETE /api/v2/silence/{id}`.
 //!   DELETE of an unknown ID is 404 (Alertmanager 0.25 answered 500), of an expired one 200.
 //! - `GET /api/v2/status` (cluster `disabled`, the config text, uptime) and
 //!   `GET /api/v2/receivers`.
@@ -32,8 +41,10 @@
 //! Writes to the silence store (which fsyncs) run on the blocking pool.
 //!
 //! ## Details and differences
-//! - Alerts carry `status.mutedBy` (time intervals muting them; Alertmanager 0.27+), and an
-//!   alert muted by one is reported `suppressed`, as upstream.
+//! - Time-interval muting is a property of an aggregation group (as of its last flush), as in
+//!   Alertmanager 0.27+: in `/alerts/groups` each alert carries its group's `mutedBy` and is
+//!   reported `suppressed` when that is not empty; `/alerts` reports `mutedBy: []` and a state
+//!   from silences and inhibition only, as upstream (which passes no mutedBy there).
 //! - Label and annotation names are checked as in Alertmanager's UTF-8 mode: any non-empty
 //!   name is valid. `generatorURL` is not checked to be a URI (upstream: go-swagger's `uri`
 //!   format, 422).
@@ -436,11 +447,15 @@ async fn get_alert_groups(State(st): State<AmState>, RawQuery(raw): RawQuery) ->
         if receiver.as_ref().is_some_and(|re| !re.is_match(&g.receiver)) {
             continue;
         }
-        if !muted && g.alerts.iter().any(|a| !a.status.muted_by.is_empty()) {
+        if !muted && !g.muted_by.is_empty() {
             continue;
         }
-        let alerts: Vec<GettableAlert> =
-            g.alerts.iter().filter(|v| filter.keeps(v, now)).map(GettableAlert::new).collect();
+        let alerts: Vec<GettableAlert> = g
+            .alerts
+            .iter()
+            .filter(|v| filter.keeps(v, now))
+            .map(|v| GettableAlert::in_group(v, &g.muted_by))
+            .collect();
         if alerts.is_empty() {
             continue;
         }
@@ -453,33 +468,37 @@ async fn get_alert_groups(State(st): State<AmState>, RawQuery(raw): RawQuery) ->
     to_json(&out)
 }
 
-/// A posted alert turned into the router's alert, or why it is invalid (upstream's
-/// `Alert.Validate` messages). `starts_at` defaults as upstream; `ends_at` stays unset when
-/// not given (the receiving side applies `resolve_timeout`).
-fn alert_from_postable(p: PostableAlert, now_ms: i64) -> Result<Alert, String> {
+/// A posted alert turned into the router's alert (empty label values dropped), or the time
+/// that does not parse. Times not sent stay unset (`0`) and `updated_at` is left to the
+/// receiving side, which fills them in ([`AlertmanagerApi::put_alerts`]).
+fn alert_from_postable(p: PostableAlert) -> Result<Alert, String> {
     let starts = p.starts_at.as_deref().map(parse_time).transpose()?.unwrap_or(0);
     let ends = p.ends_at.as_deref().map(parse_time).transpose()?.unwrap_or(0);
     let labels: Vec<(String, String)> =
         p.labels.unwrap_or_default().into_iter().filter(|(_, v)| !v.is_empty()).collect();
     let annotations: Vec<(String, String)> = p.annotations.unwrap_or_default().into_iter().collect();
-    let starts = match (starts, ends) {
-        (0, 0) => now_ms,
-        (0, e) => e,
-        (s, _) => s,
-    };
     Ok(Alert {
         labels: Labels::from_pairs(labels),
         annotations: Labels::from_pairs(annotations),
         starts_at_ms: starts,
         ends_at_ms: ends,
         generator_url: p.generator_url.unwrap_or_default(),
-        updated_at_ms: now_ms,
+        updated_at_ms: 0,
         timeout: false,
     })
 }
 
-fn validate_alert(a: &Alert) -> Result<(), String> {
-    if a.ends_at_ms != 0 && a.ends_at_ms < a.starts_at_ms {
+/// Upstream's `Alert.Validate` (its checks, order and messages) on the times the alert will
+/// have once the receiving side fills in the unset ones: start = `startsAt`, else `endsAt`,
+/// else now; end = `endsAt`, else now + `resolve_timeout`.
+fn validate_alert(a: &Alert, now_ms: i64, resolve_timeout_ms: i64) -> Result<(), String> {
+    let starts = match (a.starts_at_ms, a.ends_at_ms) {
+        (0, 0) => now_ms,
+        (0, ends) => ends,
+        (starts, _) => starts,
+    };
+    let ends = if a.ends_at_ms == 0 { now_ms.saturating_add(resolve_timeout_ms) } else { a.ends_at_ms };
+    if ends < starts {
         return Err("start time must be before end time".into());
     }
     if a.labels.is_empty() {
@@ -510,12 +529,11 @@ async fn post_alerts(State(st): State<AmState>, headers: HeaderMap, body: Bytes)
     };
     // As go-swagger: times are parsed with the body (400), then required fields (422).
     let missing_labels = posted.iter().position(|p| p.labels.is_none());
-    let now = st.api.now_ms();
     let mut valid = Vec::with_capacity(posted.len());
     let mut errors = Vec::new();
     let mut converted = Vec::with_capacity(posted.len());
     for p in posted {
-        match alert_from_postable(p, now) {
+        match alert_from_postable(p) {
             Ok(a) => converted.push(a),
             Err(e) => return parse_error(&e),
         }
@@ -523,8 +541,10 @@ async fn post_alerts(State(st): State<AmState>, headers: HeaderMap, body: Bytes)
     if let Some(i) = missing_labels {
         return unprocessable(602, &format!("{i}.labels in body is required")).into_response();
     }
+    let now = st.api.now_ms();
+    let resolve_timeout_ms = i64::try_from(st.api.resolve_timeout().as_millis()).unwrap_or(i64::MAX);
     for a in converted {
-        match validate_alert(&a) {
+        match validate_alert(&a, now, resolve_timeout_ms) {
             Ok(()) => valid.push(a),
             Err(e) => errors.push(e),
         }
@@ -703,7 +723,9 @@ async fn post_silences(State(st): State<AmState>, headers: HeaderMap, body: Byte
             to_json(&Created { silence_id: id })
         }
         Err(SilenceError::NotFound) => api_json(StatusCode::NOT_FOUND, json_string("silence not found")),
-        Err(e @ SilenceError::Invalid(_)) => bad_request(&e.to_string()).into_response(),
+        Err(e @ (SilenceError::Invalid(_) | SilenceError::TooMany { .. })) => {
+            bad_request(&e.to_string()).into_response()
+        }
         Err(e @ (SilenceError::Io { .. } | SilenceError::State(_))) => {
             api_json(StatusCode::INTERNAL_SERVER_ERROR, json_string(&e.to_string()))
         }

@@ -163,22 +163,9 @@ fn pairs_json(pairs: &[(String, String)]) -> Value {
     Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
-/// Go's `time.Time` JSON form in UTC: RFC 3339 with the fraction's trailing zeros trimmed;
-/// `None` is Go's zero time.
-pub fn go_time(ms: Option<i64>) -> String {
-    let Some(dt) = ms.and_then(chrono::DateTime::from_timestamp_millis) else {
-        return "0001-01-01T00:00:00Z".to_string();
-    };
-    let mut s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let millis = ms.unwrap_or(0).rem_euclid(1000);
-    if millis != 0 {
-        let frac = format!("{millis:03}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
+/// Go's `time.Time` JSON form in UTC (RFC 3339, the fraction's trailing zeros trimmed);
+/// `None` is Go's zero time. One implementation with the webhook payload's times.
+pub use crate::notify::template::json_time as go_time;
 
 /// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: the shortest mantissa, a sign and at least
 /// two exponent digits (`1e+00`, `1.5e-07`, `+Inf`, `NaN`).

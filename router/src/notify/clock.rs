@@ -28,13 +28,6 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         self.origin_unix_ms + Instant::now().saturating_duration_since(self.origin).as_millis() as i64
     }
-
-    /// The [`Instant`] at which the clock reads `unix_ms` (now, if that is in the past).
-    pub fn instant_at(&self, unix_ms: i64) -> Instant {
-        let now = Instant::now();
-        let wait = unix_ms - self.now_ms();
-        if wait <= 0 { now } else { now + std::time::Duration::from_millis(wait as u64) }
-    }
 }
 
 #[cfg(test)]
@@ -46,7 +39,5 @@ mod tests {
         let c = Clock::starting_at(1_000_000);
         tokio::time::sleep(std::time::Duration::from_secs(90)).await;
         assert_eq!(c.now_ms(), 1_090_000);
-        assert_eq!(c.instant_at(1_000_000), Instant::now());
-        assert_eq!(c.instant_at(1_100_000) - Instant::now(), std::time::Duration::from_secs(10));
     }
 }

@@ -18,11 +18,19 @@
 //!    after `group_wait`, then every `group_interval`, each in its own task.
 //! 4. A flush runs the pipeline (`dispatch/pipeline.rs`): inhibition, time intervals,
 //!    silences, then per integration dedup against the notification log
-//!    (`dispatch/nflog.rs`), retries and logging.
+//!    (`dispatch/nflog.rs`), retries bounded by the flush deadline, and logging.
 //!
-//! The API's alert status is computed when read, as Alertmanager's API refreshes it: the
-//! silences and inhibitions muting the alert now, the time intervals that muted its groups at
-//! their last flush; `suppressed` when any, else `active`.
+//! The API's views (`dispatch/views.rs`) compute the alerts' status when read, as
+//! Alertmanager's API does: `/alerts` from silences and inhibition only, `/alerts/groups`
+//! adding each group's own time-interval muting.
+//!
+//! ## Locking
+//! One mutex guards the alerts and groups ([`State`]); the inhibitor has its own read-write
+//! lock so that flushes and API reads check inhibition without the state lock. Order: the
+//! state lock may be held while taking the inhibitor's, never the reverse; the notification
+//! log, the silence cache and the delivery records are leaf locks. Every critical section is
+//! a few map operations or a copy: API reads copy under the state lock and compute outside
+//! it, state files are serialised and synced on the blocking pool.
 //!
 //! ## Reload
 //! As upstream recreates its dispatcher on reload, [`Dispatcher::reload`] stops every group
@@ -30,23 +38,23 @@
 //! and re-inserts every held alert into new groups. Alerts that started more than `group_wait`
 //! ago flush at once, and the notification log (kept across reloads) stops duplicates.
 //!
-//! ## Persistence
-//! With [`DispatcherOptions::data_dir`], two files are kept there (JSON with a `crc32c`
-//! trailer, replaced atomically, see [`crate::state_file`]):
-//! - `nflog.state`, the notification log, written and synced after every successful delivery
-//!   before the flush completes, and when expired entries are dropped;
-//! - `alerts.state`, every held alert (including resolved alerts whose notification is still
-//!   due), written at most once per [`DispatcherOptions::alerts_snapshot_interval`] after a
-//!   change, and on [`Dispatcher::stop`].
+//! Groups are keyed by their generation as well as route and labels, so a task of the
+//! replaced generation can never reach a group of the new one. Such a task is cancelled at its
+//! next await point; until then it may still run synchronous steps: record a delivery that did
+//! happen in the log (correct: the log is keyed by group key and integration, the same in the
+//! new generation, whose group then dedups against it) and look up its own group, which is
+//! gone (so it changes nothing). Reload and `put` both hold the state lock throughout, so an
+//! alert is either routed by the old generation (and re-inserted by the reload) or by the new.
 //!
-//! At start both are read (a corrupt or unreadable file is logged, counted and ignored). The
-//! alerts re-form their groups, which flush at once as their alerts are older than
-//! `group_wait`; the restored log makes those flushes notify only what was not yet delivered,
-//! so a router killed with `kill -9` and restarted does not page again before
-//! `repeat_interval`. Alertmanager itself snapshots the log every 15 minutes and keeps no
-//! alerts, so it re-notifies after a crash. An alert whose end time passed while the router
-//! was down comes back resolved, and its resolved notification goes out at once (senders'
-//! end times are a few minutes ahead, so this only happens after longer outages).
+//! ## Persistence
+//! With [`DispatcherOptions::data_dir`], the notification log and the held alerts are kept
+//! there (`dispatch/persist.rs`): the log synced before each flush completes (deliveries
+//! finishing together share one write), the alerts at most once per
+//! [`DispatcherOptions::alerts_snapshot_interval`] after a change that matters, and before a
+//! resolved notification is logged; both on [`Dispatcher::stop`]. At start both are read and
+//! the alerts re-form their groups; alerts that were firing when saved keep firing until
+//! their senders resend them (or `resolve_timeout` passes), so a restart after a long outage
+//! sends no false "resolved".
 //!
 //! ## Views
 //! [`AlertmanagerApi::alerts`] lists every stored alert (resolved ones until collected),
@@ -59,8 +67,10 @@ mod group;
 mod inhibit;
 mod metrics;
 mod nflog;
+mod persist;
 mod pipeline;
 mod store;
+mod views;
 
 #[cfg(test)]
 mod tests;
@@ -71,27 +81,23 @@ use self::group::{AggrGroup, GroupId};
 use self::inhibit::Inhibitor;
 use self::metrics::status_label;
 use self::nflog::NotificationLog;
+use self::persist::{StateFiles, StateKind};
 use self::store::{AlertStore, PutOutcome};
+use self::views::{GroupCopy, SilenceCache};
 use crate::alerts::AlertSink;
-use crate::notify::alert::{Alert, AlertState, AlertStatus, AlertView, Fingerprint, GroupView};
+use crate::notify::alert::{Alert, AlertView, Fingerprint, GroupView};
 use crate::notify::receivers::Integrations;
 use crate::notify::{AlertmanagerApi, Clock, DeliveryRecord, Silences};
 use crate::route::RouteTree;
 use crate::route::config::AlertmanagerConfig;
 use crate::route::time_intervals::TimeIntervals;
-use crate::state_file;
-use harrier_telemetry::model::Labels;
-use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-const NFLOG_FILE: &str = "nflog.state";
-const ALERTS_FILE: &str = "alerts.state";
 /// How often empty groups are removed (upstream's dispatcher maintenance).
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
 /// How often expired notification log entries are dropped (upstream's nflog maintenance).
@@ -113,10 +119,8 @@ pub struct DispatcherOptions {
     pub gc_interval: Duration,
     /// How long notification log entries are kept at most (upstream `--data.retention`).
     pub nflog_retention: Duration,
-    /// The longest one delivery attempt may take before it counts as failed and is retried
-    /// (always within the flush deadline).
-    pub attempt_timeout: Duration,
-    /// The least time between two alert snapshots on disk.
+    /// The least time between two alert snapshots on disk (a flush about to log resolved
+    /// alerts asks for one at once).
     pub alerts_snapshot_interval: Duration,
     /// How many delivery records [`AlertmanagerApi::recent_deliveries`] keeps.
     pub recent_deliveries: usize,
@@ -132,8 +136,7 @@ impl Default for DispatcherOptions {
             max_alerts: 100_000,
             gc_interval: Duration::from_secs(30 * 60),
             nflog_retention: Duration::from_secs(120 * 3600),
-            attempt_timeout: Duration::from_secs(30),
-            alerts_snapshot_interval: Duration::from_secs(1),
+            alerts_snapshot_interval: Duration::from_secs(30),
             recent_deliveries: 256,
         }
     }
@@ -152,6 +155,8 @@ pub enum DispatchError {
 
 /// Everything that changes with the config; replaced whole on reload.
 pub(crate) struct Generation {
+    /// Distinct for every generation of one dispatcher (part of each [`GroupId`]).
+    id: u64,
     config: Arc<AlertmanagerConfig>,
     config_text: String,
     tree: RouteTree,
@@ -162,47 +167,36 @@ pub(crate) struct Generation {
     cancel: CancellationToken,
 }
 
-/// Alerts, groups and inhibition: what one lock guards.
+/// Alerts and groups: what the state lock guards.
 pub(crate) struct State {
     generation: Arc<Generation>,
     store: AlertStore,
-    inhibitor: Inhibitor,
     groups: HashMap<GroupId, AggrGroup>,
-}
-
-/// The state files and the locks serializing their writers.
-struct StateFiles {
-    nflog_path: PathBuf,
-    alerts_path: PathBuf,
-    /// Version of the log last written (a write of an older snapshot is skipped).
-    nflog_written: Arc<Mutex<u64>>,
-    alerts_written: Arc<Mutex<()>>,
+    /// Bumped by every change the alerts snapshot must follow (see `store.rs`).
+    alerts_version: u64,
 }
 
 pub(crate) struct Inner {
     clock: Clock,
     external_url: String,
-    attempt_timeout: Duration,
     silences: Arc<Silences>,
     started_at_ms: i64,
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
+    /// Replaced with the generation (under the state lock).
+    inhibitor: RwLock<Inhibitor>,
+    silence_cache: Mutex<SilenceCache>,
     nflog: Mutex<NotificationLog>,
     deliveries: Mutex<VecDeque<DeliveryRecord>>,
     deliveries_cap: usize,
     metrics: DispatchMetrics,
     files: Option<StateFiles>,
-    alerts_dirty: AtomicBool,
-    alerts_changed: Notify,
+    next_generation: AtomicU64,
     stopped: AtomicBool,
     root: CancellationToken,
 }
 
-/// Locks a mutex, recovering the data if a holder panicked (the data stays consistent: every
-/// critical section here is a few map operations).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::sync::lock;
 
 impl Inner {
     fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -211,6 +205,14 @@ impl Inner {
 
     fn lock_nflog(&self) -> MutexGuard<'_, NotificationLog> {
         lock(&self.nflog)
+    }
+
+    fn read_inhibitor(&self) -> RwLockReadGuard<'_, Inhibitor> {
+        self.inhibitor.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_inhibitor(&self) -> RwLockWriteGuard<'_, Inhibitor> {
+        self.inhibitor.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` on a group, `None` when the group is gone.
@@ -234,24 +236,34 @@ impl Inner {
         }
         let now_ms = self.clock.now_ms();
         let mut rejected = 0u64;
-        {
+        let changed_version = {
             let mut state = self.lock_state();
+            let mut changed = false;
             for alert in alerts {
                 match state.store.put(alert, now_ms) {
                     PutOutcome::Rejected => rejected += 1,
-                    PutOutcome::Stored(stored) => {
-                        state.inhibitor.observe(&stored);
-                        self.route(&mut state, stored, now_ms);
+                    PutOutcome::Stored { alert, persist } => {
+                        changed |= persist;
+                        self.write_inhibitor().observe(&alert);
+                        self.route(&mut state, alert, now_ms);
                     }
                 }
             }
             self.metrics.alerts.set(state.store.len() as i64);
-        }
+            if changed {
+                state.alerts_version += 1;
+                Some(state.alerts_version)
+            } else {
+                None
+            }
+        };
         if rejected > 0 {
             self.metrics.alerts_rejected.inc_by(rejected);
             tracing::warn!(rejected, "alert store full: new alerts rejected");
         }
-        self.mark_alerts_dirty();
+        if let (Some(version), Some(files)) = (changed_version, &self.files) {
+            files.alerts.changed(version);
+        }
     }
 
     /// Inserts an alert into the groups of every route it matches, creating them as needed.
@@ -263,27 +275,23 @@ impl Inner {
         let routes = generation.tree.match_labels(|name| alert.labels.get(name));
         for route in routes {
             let opts = &generation.tree.node(route).opts;
-            let labels = group::group_labels(&alert.labels, opts);
-            let id: GroupId = (route, labels);
+            let id = GroupId {
+                generation: generation.id,
+                route,
+                labels: group::group_labels(&alert.labels, opts),
+            };
             if let Some(g) = state.groups.get_mut(&id) {
                 g.insert(alert.clone(), now_ms);
                 continue;
             }
-            let key = crate::notify::alert::group_key(generation.tree.node(route).key(), &id.1);
+            let key = crate::notify::alert::group_key(generation.tree.node(route).key(), &id.labels);
             let cancel = generation.cancel.child_token();
-            let mut g = AggrGroup::new(id.1.clone(), key, opts, cancel.clone());
+            let mut g = AggrGroup::new(id.labels.clone(), key, opts, cancel.clone());
             g.insert(alert.clone(), now_ms);
             let wake = Arc::clone(&g.wake);
             state.groups.insert(id.clone(), g);
             self.metrics.aggregation_groups.set(state.groups.len() as i64);
             self.runtime.spawn(group::run(Arc::clone(self), Arc::clone(&generation), id, wake, cancel));
-        }
-    }
-
-    fn mark_alerts_dirty(&self) {
-        if self.files.is_some() {
-            self.alerts_dirty.store(true, Ordering::Release);
-            self.alerts_changed.notify_one();
         }
     }
 
@@ -300,114 +308,20 @@ impl Inner {
         out.into_values().collect()
     }
 
-    /// Writes the notification log to disk (durably) if it changed since the last write.
-    async fn persist_nflog(&self) {
-        let Some(files) = &self.files else { return };
-        let (version, entries) = self.lock_nflog().snapshot();
-        let path = files.nflog_path.clone();
-        let written = Arc::clone(&files.nflog_written);
-        let result = tokio::task::spawn_blocking(move || {
-            let mut last = lock(&written);
-            if *last >= version {
-                return Ok(());
-            }
-            state_file::write(&path, &SavedNflog { entries })?;
-            *last = version;
-            Ok::<(), state_file::StateFileError>(())
-        })
-        .await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.metrics.nflog_write_errors.inc();
-                tracing::error!(error = %e, "cannot write the notification log");
-            }
-            Err(e) => {
-                self.metrics.nflog_write_errors.inc();
-                tracing::error!(error = %e, "notification log write task failed");
-            }
+    /// Waits until the alerts snapshot on disk reached `version` (no-op without a data
+    /// directory).
+    async fn sync_alerts(&self, version: u64) {
+        if let Some(files) = &self.files {
+            files.alerts.sync(version, &self.root).await;
         }
     }
 
-    /// Writes every held alert to disk.
-    async fn persist_alerts(&self) {
-        let Some(files) = &self.files else { return };
-        self.alerts_dirty.store(false, Ordering::Release);
-        let saved = {
-            let state = self.lock_state();
-            SavedAlerts {
-                saved_at_ms: self.clock.now_ms(),
-                alerts: Self::held_alerts(&state).iter().map(SavedAlert::from_alert).collect(),
-            }
-        };
-        let path = files.alerts_path.clone();
-        let guard = Arc::clone(&files.alerts_written);
-        let result = tokio::task::spawn_blocking(move || {
-            let _one_writer = lock(&guard);
-            state_file::write(&path, &saved)
-        })
-        .await;
-        let failed = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(error) = failed {
-            self.metrics.alerts_snapshot_errors.inc();
-            self.alerts_dirty.store(true, Ordering::Release);
-            tracing::error!(%error, "cannot write the alerts snapshot");
+    /// Waits until the notification log on disk reached `version` (no-op without a data
+    /// directory).
+    async fn sync_nflog(&self, version: u64) {
+        if let Some(files) = &self.files {
+            files.nflog.sync(version, &self.root).await;
         }
-    }
-
-    /// The alert's status now; `muted_by`: the time intervals muting its groups.
-    fn status(&self, state: &State, alert: &Alert, now_ms: i64, muted_by: Vec<String>) -> AlertStatus {
-        let silenced_by = self.silences.mutes(&alert.labels);
-        let inhibited_by = state.inhibitor.inhibited_by(&alert.labels, now_ms);
-        let suppressed = !silenced_by.is_empty() || !inhibited_by.is_empty() || !muted_by.is_empty();
-        AlertStatus {
-            state: if suppressed { AlertState::Suppressed } else { AlertState::Active },
-            silenced_by,
-            inhibited_by,
-            muted_by,
-        }
-    }
-
-    fn view(
-        &self,
-        state: &State,
-        alert: &Alert,
-        now_ms: i64,
-        muted: &HashMap<Fingerprint, Vec<String>>,
-    ) -> AlertView {
-        let fingerprint = alert.fingerprint();
-        let generation = &state.generation;
-        let receivers = generation
-            .tree
-            .match_labels(|name| alert.labels.get(name))
-            .into_iter()
-            .map(|id| generation.tree.node(id).opts.receiver.clone())
-            .collect();
-        let muted_by = muted.get(&fingerprint).cloned().unwrap_or_default();
-        AlertView {
-            alert: alert.clone(),
-            fingerprint,
-            status: self.status(state, alert, now_ms, muted_by),
-            receivers,
-        }
-    }
-
-    /// Time intervals muting each alert's groups (as of their last flush).
-    fn muted_by(state: &State) -> HashMap<Fingerprint, Vec<String>> {
-        let mut out: HashMap<Fingerprint, Vec<String>> = HashMap::new();
-        for g in state.groups.values().filter(|g| !g.muted_by.is_empty()) {
-            for fp in g.alerts.keys() {
-                let names = out.entry(*fp).or_default();
-                names.extend(g.muted_by.iter().cloned());
-                names.sort();
-                names.dedup();
-            }
-        }
-        out
     }
 
     /// Removes empty groups (stopping their tasks).
@@ -429,68 +343,22 @@ impl Inner {
         let now_ms = self.clock.now_ms();
         let mut state = self.lock_state();
         let gone = state.store.gc(now_ms);
-        for a in &gone {
-            state.inhibitor.forget(a);
+        if gone.is_empty() {
+            return;
+        }
+        {
+            let mut inhibitor = self.write_inhibitor();
+            for a in &gone {
+                inhibitor.forget(a);
+            }
         }
         self.metrics.alerts.set(state.store.len() as i64);
+        state.alerts_version += 1;
+        let version = state.alerts_version;
         drop(state);
-        if !gone.is_empty() {
-            tracing::debug!(count = gone.len(), "resolved alerts collected");
-            self.mark_alerts_dirty();
-        }
-    }
-}
-
-/// The notification log file's content.
-#[derive(Serialize, Deserialize)]
-struct SavedNflog {
-    entries: Vec<nflog::Entry>,
-}
-
-/// The alerts file's content.
-#[derive(Serialize, Deserialize)]
-struct SavedAlerts {
-    saved_at_ms: i64,
-    alerts: Vec<SavedAlert>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SavedAlert {
-    labels: Vec<(String, String)>,
-    annotations: Vec<(String, String)>,
-    starts_at_ms: i64,
-    ends_at_ms: i64,
-    generator_url: String,
-    updated_at_ms: i64,
-    timeout: bool,
-}
-
-fn pairs(labels: &Labels) -> Vec<(String, String)> {
-    labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()
-}
-
-impl SavedAlert {
-    fn from_alert(a: &Alert) -> SavedAlert {
-        SavedAlert {
-            labels: pairs(&a.labels),
-            annotations: pairs(&a.annotations),
-            starts_at_ms: a.starts_at_ms,
-            ends_at_ms: a.ends_at_ms,
-            generator_url: a.generator_url.clone(),
-            updated_at_ms: a.updated_at_ms,
-            timeout: a.timeout,
-        }
-    }
-
-    fn into_alert(self) -> Alert {
-        Alert {
-            labels: Labels::from_pairs(self.labels),
-            annotations: Labels::from_pairs(self.annotations),
-            starts_at_ms: self.starts_at_ms,
-            ends_at_ms: self.ends_at_ms,
-            generator_url: self.generator_url,
-            updated_at_ms: self.updated_at_ms,
-            timeout: self.timeout,
+        tracing::debug!(count = gone.len(), "resolved alerts collected");
+        if let Some(files) = &self.files {
+            files.alerts.changed(version);
         }
     }
 }
@@ -503,6 +371,7 @@ pub struct Dispatcher {
 
 impl Generation {
     fn new(
+        id: u64,
         config: Arc<AlertmanagerConfig>,
         config_text: String,
         integrations: Integrations,
@@ -510,6 +379,7 @@ impl Generation {
         cancel: CancellationToken,
     ) -> Generation {
         Generation {
+            id,
             tree: RouteTree::new(&config),
             resolve_timeout_ms: config.global.resolve_timeout.as_millis(),
             config,
@@ -534,58 +404,55 @@ impl Dispatcher {
     ) -> Result<Arc<Dispatcher>, DispatchError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| DispatchError::NoRuntime)?;
         let files = match &options.data_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|source| DispatchError::DataDir { path: dir.clone(), source })?;
-                Some(StateFiles {
-                    nflog_path: dir.join(NFLOG_FILE),
-                    alerts_path: dir.join(ALERTS_FILE),
-                    nflog_written: Arc::new(Mutex::new(0)),
-                    alerts_written: Arc::new(Mutex::new(())),
-                })
-            }
+            Some(dir) => Some(
+                StateFiles::open(dir, options.alerts_snapshot_interval)
+                    .map_err(|source| DispatchError::DataDir { path: dir.clone(), source })?,
+            ),
             None => None,
         };
         let root = CancellationToken::new();
         let generation = Arc::new(Generation::new(
+            0,
             Arc::clone(&config),
             config_text,
             integrations,
             time_intervals,
             root.child_token(),
         ));
+        let resolve_timeout_ms = generation.resolve_timeout_ms;
         let retention_ms = options.nflog_retention.as_millis() as i64;
         let inner = Arc::new(Inner {
             clock: options.clock,
             external_url: options.external_url.clone(),
-            attempt_timeout: options.attempt_timeout,
             silences,
             started_at_ms: options.clock.now_ms(),
             runtime: runtime.clone(),
             state: Mutex::new(State {
                 generation,
                 store: AlertStore::new(options.max_alerts),
-                inhibitor: Inhibitor::new(&config.inhibit_rules),
                 groups: HashMap::new(),
+                alerts_version: 0,
             }),
+            inhibitor: RwLock::new(Inhibitor::new(&config.inhibit_rules)),
+            silence_cache: Mutex::new(SilenceCache::new(options.max_alerts.saturating_mul(2))),
             nflog: Mutex::new(NotificationLog::new(retention_ms)),
             deliveries: Mutex::new(VecDeque::new()),
             deliveries_cap: options.recent_deliveries.max(1),
             metrics: options.metrics.clone(),
             files,
-            alerts_dirty: AtomicBool::new(false),
-            alerts_changed: Notify::new(),
+            next_generation: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
             root,
         });
 
-        let restored = Self::load(&inner);
+        let restored = persist::load(&inner, resolve_timeout_ms);
 
         let mut background = Vec::new();
         background.push(runtime.spawn(maintenance(Arc::clone(&inner), options.gc_interval)));
         if inner.files.is_some() {
-            background
-                .push(runtime.spawn(snapshot_alerts(Arc::clone(&inner), options.alerts_snapshot_interval)));
+            for kind in [StateKind::Nflog, StateKind::Alerts] {
+                background.push(runtime.spawn(persist::run_writer(Arc::clone(&inner), kind)));
+            }
         }
         let dispatcher = Arc::new(Dispatcher { inner, background: Mutex::new(background) });
         if !restored.is_empty() {
@@ -593,45 +460,6 @@ impl Dispatcher {
             dispatcher.inner.put(restored);
         }
         Ok(dispatcher)
-    }
-
-    /// Reads the state files: restores the log, returns the saved alerts.
-    fn load(inner: &Inner) -> Vec<Alert> {
-        let Some(files) = &inner.files else { return Vec::new() };
-        let now_ms = inner.clock.now_ms();
-        if let Some(saved) = Self::read_state::<SavedNflog>(inner, &files.nflog_path, "notification log") {
-            let kept = inner.lock_nflog().restore(saved.entries, now_ms);
-            tracing::info!(entries = kept, "notification log restored");
-        }
-        Self::read_state::<SavedAlerts>(inner, &files.alerts_path, "alerts")
-            .map(|saved| saved.alerts.into_iter().map(SavedAlert::into_alert).collect())
-            .unwrap_or_default()
-    }
-
-    /// One state file's newest valid generation; corrupt or unreadable files are logged and
-    /// counted.
-    fn read_state<T: serde::de::DeserializeOwned>(
-        inner: &Inner,
-        path: &std::path::Path,
-        what: &str,
-    ) -> Option<T> {
-        match state_file::read::<T>(path) {
-            Ok(outcome) => {
-                for (file, reason) in &outcome.corrupt {
-                    inner.metrics.state_load_errors.inc();
-                    tracing::error!(file = %file.display(), %reason, "{what} state file is corrupt; set aside");
-                }
-                if outcome.from_previous {
-                    tracing::warn!(file = %path.display(), "{what} restored from the previous generation");
-                }
-                outcome.value
-            }
-            Err(e) => {
-                inner.metrics.state_load_errors.inc();
-                tracing::error!(error = %e, "{what} not restored");
-                None
-            }
-        }
     }
 
     /// Applies a new config: new route tree, inhibition rules, integrations and time
@@ -648,6 +476,7 @@ impl Dispatcher {
             return Err(DispatchError::Stopped);
         }
         let generation = Arc::new(Generation::new(
+            inner.next_generation.fetch_add(1, Ordering::Relaxed),
             Arc::clone(&config),
             config_text,
             integrations,
@@ -664,7 +493,7 @@ impl Dispatcher {
         for (_, a) in state.store.iter() {
             inhibitor.observe(a);
         }
-        state.inhibitor = inhibitor;
+        *inner.write_inhibitor() = inhibitor;
         for alert in held {
             inner.route(&mut state, alert, now_ms);
         }
@@ -683,8 +512,8 @@ impl Dispatcher {
         for h in handles {
             let _ = h.await;
         }
-        self.inner.persist_nflog().await;
-        self.inner.persist_alerts().await;
+        persist::write(&self.inner, StateKind::Nflog, false).await;
+        persist::write(&self.inner, StateKind::Alerts, true).await;
     }
 
     /// Stops every task without writing anything, as a crash would (tests of restarts).
@@ -718,29 +547,17 @@ async fn maintenance(inner: Arc<Inner>, gc_interval: Duration) {
             _ = groups.tick() => inner.remove_empty_groups(),
             _ = gc.tick() => inner.gc_alerts(),
             _ = nflog_gc.tick() => {
-                let removed = inner.lock_nflog().gc(inner.clock.now_ms());
+                let (removed, version) = {
+                    let mut log = inner.lock_nflog();
+                    (log.gc(inner.clock.now_ms()), log.version())
+                };
                 if removed > 0 {
                     tracing::debug!(removed, "expired notification log entries dropped");
-                    inner.persist_nflog().await;
+                    if let Some(files) = &inner.files {
+                        files.nflog.changed(version);
+                    }
                 }
             }
-        }
-    }
-}
-
-/// Writes the alerts after changes, at most once per `interval`.
-async fn snapshot_alerts(inner: Arc<Inner>, interval: Duration) {
-    loop {
-        tokio::select! {
-            _ = inner.root.cancelled() => return,
-            _ = inner.alerts_changed.notified() => {}
-        }
-        if inner.alerts_dirty.load(Ordering::Acquire) {
-            inner.persist_alerts().await;
-        }
-        tokio::select! {
-            _ = inner.root.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
         }
     }
 }
@@ -772,46 +589,42 @@ impl AlertmanagerApi for Dispatcher {
 
     fn alerts(&self) -> Vec<AlertView> {
         let now_ms = self.inner.clock.now_ms();
-        let state = self.inner.lock_state();
-        let muted = Inner::muted_by(&state);
-        let mut views: Vec<AlertView> =
-            state.store.iter().map(|(_, a)| self.inner.view(&state, a, now_ms, &muted)).collect();
+        let (alerts, generation) = {
+            let state = self.inner.lock_state();
+            let alerts: Vec<Alert> = state.store.iter().map(|(_, a)| a.clone()).collect();
+            (alerts, Arc::clone(&state.generation))
+        };
+        let mut views = views::alert_views(&self.inner, &generation, alerts, now_ms);
         views.sort_by_key(|v| v.fingerprint);
         views
     }
 
     fn groups(&self) -> Vec<GroupView> {
         let now_ms = self.inner.clock.now_ms();
-        let state = self.inner.lock_state();
-        let muted = Inner::muted_by(&state);
-        let mut groups: Vec<GroupView> = state
-            .groups
-            .values()
-            .filter_map(|g| {
-                let mut alerts: Vec<&Alert> = g.alerts.values().filter(|a| !a.resolved_at(now_ms)).collect();
-                if alerts.is_empty() {
-                    return None;
-                }
-                alerts.sort_by(|a, b| group::alert_order(a, b));
-                Some(GroupView {
-                    labels: g.labels.clone(),
-                    receiver: g.receiver.clone(),
-                    group_key: g.key.clone(),
-                    muted_by: Vec::new(),
-                    alerts: alerts.into_iter().map(|a| self.inner.view(&state, a, now_ms, &muted)).collect(),
+        let (groups, generation) = {
+            let state = self.inner.lock_state();
+            let groups: Vec<GroupCopy> = state
+                .groups
+                .values()
+                .filter_map(|g| {
+                    let mut alerts: Vec<Alert> =
+                        g.alerts.values().filter(|a| !a.resolved_at(now_ms)).cloned().collect();
+                    if alerts.is_empty() {
+                        return None;
+                    }
+                    alerts.sort_by(group::alert_order);
+                    Some(GroupCopy {
+                        labels: g.labels.clone(),
+                        receiver: g.receiver.clone(),
+                        group_key: g.key.clone(),
+                        muted_by: g.muted_by.clone(),
+                        alerts,
+                    })
                 })
-            })
-            .collect();
-        groups.sort_by(|a, b| {
-            if a.labels == b.labels {
-                a.receiver.cmp(&b.receiver)
-            } else if group::labels_before(&a.labels, &b.labels) {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Greater
-            }
-        });
-        groups
+                .collect();
+            (groups, Arc::clone(&state.generation))
+        };
+        views::group_views(&self.inner, &generation, groups, now_ms)
     }
 
     fn silences(&self) -> Arc<Silences> {

@@ -2,29 +2,46 @@
 //! `notify.Notifier` implementations), built from `receivers:` in alertmanager.yml.
 //!
 //! An [`Integration`] delivers one [`Notification`] once and classifies failures; the
-//! pipeline (`notify::pipeline`) owns retries, backoff, deadlines, the `send_resolved`
-//! filtering and the notification log.
+//! pipeline (`notify::dispatch::pipeline`) owns retries, backoff, deadlines, the
+//! `send_resolved` filtering and the notification log.
 //!
 //! [`build`] turns every receiver of a validated [`AlertmanagerConfig`] into its list of
 //! integrations, in Alertmanager's order (`BuildReceiverIntegrations`): all `webhook_configs`,
 //! then `email_configs`, `pagerduty_configs` and `slack_configs`. An integration's index (as
 //! in `webhook[1]`, in logs, metrics and [`DeliveryRecord`](super::DeliveryRecord)) is its
-//! position among the receiver's configs of the same type; [`integration_index`] recovers it
-//! from a position in the list. A receiver with no configs gets an empty list, and its
-//! notifications are dropped, as in Alertmanager.
+//! position among the receiver's configs of the same type. A receiver with no configs gets
+//! an empty list, and its notifications are dropped, as in Alertmanager.
 //!
 //! Building checks what can be checked without sending: URLs, TLS settings, unsupported
-//! authentication. Secrets in `*_file` settings are read at send time (relative paths are
-//! resolved against the config's directory), so a rotated secret is picked up without a
-//! reload, as Alertmanager does.
+//! authentication. Secrets in `*_file` settings (`secret`) are read at send time (relative
+//! paths are resolved against the config's directory), so a rotated secret is picked up
+//! without a reload, as Alertmanager does.
+//!
+//! Timeouts, one rule for every integration: an attempt is bounded by the dispatcher's flush
+//! deadline (`max(group_interval, 10s)` from the start of the flush, Alertmanager's context
+//! deadline), and by the entry's `timeout` when the config sets one (the HTTP integrations
+//! have it: webhook, PagerDuty, Slack). When the config sets no `timeout`, an integration
+//! adds no shorter bound of its own, as upstream: a slow receiver that answers before the
+//! deadline has delivered, and is not sent the notification again. The one exception is
+//! email's TCP connect timeout (30 s, see [`email`]): a smarthost that does not accept the
+//! connection fails that attempt, which the pipeline retries within the deadline.
 //!
 //! - [`webhook`]: the generic webhook (Alertmanager's version "4" JSON payload).
 //! - [`email`]: SMTP delivery, with Alertmanager's message layout.
 //! - [`pagerduty`]: PagerDuty Events API v1/v2.
 //! - [`slack`]: Slack incoming webhooks and `chat.postMessage`.
+//! - `http`: the POST, bounded response read and status classification the HTTP
+//!   integrations share; `secret`: inline-or-file secrets.
 
 pub mod email;
+pub(crate) mod http;
+pub mod pagerduty;
+pub(crate) mod secret;
+pub mod slack;
 pub mod webhook;
+
+#[cfg(test)]
+pub(crate) mod test_server;
 
 use super::alert::Notification;
 use crate::route::config::AlertmanagerConfig;
@@ -32,9 +49,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-
-pub mod pagerduty;
-pub mod slack;
 
 /// Why a delivery failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -45,6 +59,18 @@ pub struct NotifyError {
     pub retryable: bool,
     /// The receiver asked to wait this long before the next attempt (`Retry-After`).
     pub retry_after: Option<Duration>,
+}
+
+impl NotifyError {
+    /// A failure trying again cannot fix (bad config, template error, 4xx answer).
+    pub fn permanent(message: impl Into<String>) -> NotifyError {
+        NotifyError { message: message.into(), retryable: false, retry_after: None }
+    }
+
+    /// A failure a later attempt may not have (no answer, 5xx, a transient SMTP reply).
+    pub fn retryable(message: impl Into<String>) -> NotifyError {
+        NotifyError { message: message.into(), retryable: true, retry_after: None }
+    }
 }
 
 /// A boxed future returned by [`Integration::notify`].
@@ -118,13 +144,18 @@ pub fn build(config: &AlertmanagerConfig, ctx: &BuildContext) -> Result<Integrat
     Ok(out)
 }
 
-/// The index of `list[position]` among the integrations of its type in `list` (`webhook[1]`
-/// is the second webhook of the receiver); 0 when `position` is out of range.
-pub fn integration_index(list: &[Arc<dyn Integration>], position: usize) -> usize {
-    let Some(target) = list.get(position) else {
-        return 0;
-    };
-    list[..position].iter().filter(|i| i.name() == target.name()).count()
+/// Alertmanager's `notify.TruncateInRunes`: at most `n` characters, the last one `…` when
+/// cut (PagerDuty summaries, Slack titles); whether it was cut.
+pub(crate) fn truncate_runes(s: &str, n: usize) -> (String, bool) {
+    if s.chars().count() <= n {
+        return (s.to_string(), false);
+    }
+    if n <= 3 {
+        return (s.chars().take(n).collect(), true);
+    }
+    let mut out: String = s.chars().take(n - 1).collect();
+    out.push('…');
+    (out, true)
 }
 
 #[cfg(test)]

@@ -27,6 +27,15 @@
 //! - Expired silences are kept for `retention` after their end (Alertmanager's
 //!   `--data.retention`, 120h), then removed by [`Silences::gc`].
 //!
+//! ## Limit
+//! At most [`DEFAULT_MAX_SILENCES`] (or [`Silences::with_max_silences`]) silences may be
+//! active or pending at once (Alertmanager's `--silences.max-silences`, which is off by default
+//! and counts expired silences too; here the limit is on by default and counts only what can
+//! still mute, so the retained history never blocks a new silence). A change that would add
+//! one more non-expired silence (a new silence, or re-creating an expired one) fails with
+//! [`SilenceError::TooMany`] (Alertmanager's message) and is counted; updating a silence, in
+//! place or by replacing a non-expired one, always succeeds.
+//!
 //! ## Version
 //! [`Silences::version`] changes on every change and whenever a silence's state changes with
 //! time (a start or end passes), so a caller can cache [`Silences::mutes`] results per alert and
@@ -36,27 +45,45 @@
 //!
 //! ## Persistence
 //! With a directory, every change is written before it is applied: the whole set to
-//! `<dir>/silences.json` as JSON followed by a `crc32c <hex>` line over the JSON bytes, written
-//! to a temporary file, fsynced and renamed over the old one (then the directory is fsynced).
-//! A write that fails leaves the store unchanged and returns an error. Alertmanager
-//! snapshots only every 15 minutes and on clean shutdown, so a crash loses recent silences; here
-//! nothing acknowledged is lost. A file that does not verify (checksum, JSON, matchers) is
-//! logged, counted ([`Silences::corrupt_files`]), moved aside to `silences.json.corrupt` and
-//! the store starts empty: never a crash.
+//! `<dir>/silences.json` in the format of [`crate::state_file`] (JSON, a `crc32c` line, atomic
+//! replace keeping the previous generation). A write that fails leaves the store unchanged and
+//! returns an error. Alertmanager snapshots only every 15 minutes and on clean shutdown, so a
+//! crash loses recent silences; here nothing acknowledged is lost. Garbage collection
+//! ([`Silences::run_gc`]) writes on the blocking pool.
+//!
+//! At open, a file that does not verify (checksum or JSON) is moved aside to
+//! `silences.json.corrupt` and the previous generation is used if it verifies; a verified file
+//! whose content is unusable (unknown format, invalid matcher) is ignored and the store starts
+//! empty (the next change replaces it). Each such file is logged and counted
+//! ([`Silences::corrupt_files`]), never a crash.
+//!
+//! ## Metrics
+//! [`Silences::register_metrics`] exports, read at each scrape,
+//! `harrier_router_alertmanager_silences{state="active|pending|expired"}` (Alertmanager's
+//! `alertmanager_silences`), `harrier_router_alertmanager_silence_files_corrupt_total` and
+//! `harrier_router_alertmanager_silences_refused_total` (new silences refused by the limit).
 
 use super::clock::Clock;
 use crate::route::matchers::{MatchType, Matcher};
 use crate::state_file;
 use harrier_telemetry::model::Labels;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 /// The file silences are kept in, inside the store's directory.
 pub const SILENCES_FILE: &str = "silences.json";
+
+/// How many silences may be active or pending at once unless set otherwise.
+pub const DEFAULT_MAX_SILENCES: usize = 10_000;
 
 /// A silence.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +146,9 @@ pub enum SilenceError {
     NotFound,
     #[error("invalid silence: {0}")]
     Invalid(String),
+    /// Adding the silence would exceed the limit of non-expired silences.
+    #[error("exceeded maximum number of silences: {count} (limit: {max})")]
+    TooMany { count: usize, max: usize },
     #[error("silence storage {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
     #[error("silence storage: {0}")]
@@ -137,16 +167,18 @@ struct Current {
 pub struct Silences {
     clock: Clock,
     retention_ms: i64,
+    /// Most non-expired silences; `0`: no limit.
+    max_silences: usize,
     file: Option<PathBuf>,
     /// Serializes changes (each change reads, writes the file, then publishes).
     writer: Mutex<()>,
     current: Mutex<Current>,
     corrupt_files: AtomicU64,
+    /// New silences refused by the limit.
+    refused: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::sync::lock;
 
 /// The earliest start or end strictly after `now_ms`.
 fn next_transition(silences: &BTreeMap<String, Silence>, now_ms: i64) -> Option<i64> {
@@ -161,10 +193,12 @@ impl Silences {
         let mut store = Silences {
             clock,
             retention_ms,
+            max_silences: DEFAULT_MAX_SILENCES,
             file: None,
             writer: Mutex::new(()),
             current: Mutex::new(Current { silences: BTreeMap::new(), version: 0, next_transition_ms: None }),
             corrupt_files: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         };
         let Some(dir) = dir else { return Ok(store) };
         std::fs::create_dir_all(dir)
@@ -199,6 +233,14 @@ impl Silences {
         Ok(store)
     }
 
+    /// Sets how many silences may be active or pending at once (`0`: no limit; default
+    /// [`DEFAULT_MAX_SILENCES`]). Silences already loaded beyond it stay; only new ones are
+    /// refused.
+    pub fn with_max_silences(mut self, max: usize) -> Silences {
+        self.max_silences = max;
+        self
+    }
+
     fn past_retention(&self, s: &Silence, now_ms: i64) -> bool {
         s.ends_at_ms.saturating_add(self.retention_ms) <= now_ms
     }
@@ -225,6 +267,17 @@ impl Silences {
             next.insert(id.clone(), silence);
             self.commit(next, now)?;
             return Ok(id);
+        }
+        // A new silence, or one replacing `previous`: one more non-expired silence unless the
+        // replaced one stops being one.
+        if self.max_silences > 0 {
+            let replaced_live = previous.as_ref().is_some_and(|p| p.state_at(now) != SilenceState::Expired);
+            let live = next.values().filter(|s| s.state_at(now) != SilenceState::Expired).count();
+            let after = live - usize::from(replaced_live) + 1;
+            if after > self.max_silences {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(SilenceError::TooMany { count: live, max: self.max_silences });
+            }
         }
         silence.id = new_uuid_v4();
         silence.starts_at_ms = silence.starts_at_ms.max(now);
@@ -267,19 +320,24 @@ impl Silences {
     }
 
     /// Runs [`Silences::gc`] every `interval` until `shutdown` (Alertmanager's maintenance
-    /// runs every 15 minutes). Failures are logged.
-    pub async fn run_gc(&self, interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    /// runs every 15 minutes), on the blocking pool (it writes and fsyncs the file). Failures
+    /// are logged.
+    pub async fn run_gc(self: Arc<Self>, interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
         let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
         loop {
             tokio::select! {
+                // Shutdown first: after a long collection the next tick is due at once.
+                biased;
                 () = shutdown.cancelled() => return,
                 _ = ticker.tick() => {
-                    match self.gc() {
-                        Ok(0) => {}
-                        Ok(n) => tracing::debug!(removed = n, "silences garbage-collected"),
-                        Err(e) => tracing::warn!(error = %e, "silence garbage collection failed"),
+                    let store = Arc::clone(&self);
+                    match tokio::task::spawn_blocking(move || store.gc()).await {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(n)) => tracing::debug!(removed = n, "silences garbage-collected"),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "silence garbage collection failed"),
+                        Err(e) => tracing::warn!(error = %e, "silence garbage collection did not complete"),
                     }
                 }
             }
@@ -332,18 +390,6 @@ impl Silences {
             .collect()
     }
 
-    /// IDs of the pending silences whose matchers all match `labels`, sorted (the v2 API does
-    /// not show them; Alertmanager's marker keeps them).
-    pub fn pending_for(&self, labels: &Labels) -> Vec<String> {
-        let now = self.clock.now_ms();
-        lock(&self.current)
-            .silences
-            .values()
-            .filter(|s| s.state_at(now) == SilenceState::Pending && s.matches(labels))
-            .map(|s| s.id.clone())
-            .collect()
-    }
-
     /// Changes on every mutation and on every silence becoming active or expired (lets callers
     /// cache `mutes` results).
     pub fn version(&self) -> u64 {
@@ -356,9 +402,15 @@ impl Silences {
         current.version
     }
 
-    /// How many silence files were found corrupt when opening (0 or 1).
+    /// How many silence files were found corrupt or unusable when opening (each generation
+    /// that did not verify counts).
     pub fn corrupt_files(&self) -> u64 {
         self.corrupt_files.load(Ordering::Relaxed)
+    }
+
+    /// How many new silences the limit refused.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Silence counts by state now: (active, pending, expired).
@@ -376,13 +428,52 @@ impl Silences {
         counts
     }
 
-    /// The file the store persists to, if any.
-    pub fn file(&self) -> Option<&Path> {
-        self.file.as_deref()
+    /// Registers the store's metrics (see the module docs) in `registry`, read at each scrape;
+    /// they disappear from the output once the store is dropped.
+    pub fn register_metrics(self: &Arc<Self>, registry: &mut Registry) {
+        registry
+            .sub_registry_with_prefix("harrier_router_alertmanager")
+            .register_collector(Box::new(SilencesCollector { silences: Arc::downgrade(self) }));
     }
+}
 
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+/// The store's metrics, computed at scrape time.
+#[derive(Debug)]
+struct SilencesCollector {
+    silences: Weak<Silences>,
+}
+
+impl Collector for SilencesCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(silences) = self.silences.upgrade() else { return Ok(()) };
+        let (active, pending, expired) = silences.count_by_state();
+        let gauge = ConstGauge::new(0i64);
+        let mut family =
+            encoder.encode_descriptor("silences", "Silences by state", None, gauge.metric_type())?;
+        for (state, n) in [
+            (SilenceState::Active, active),
+            (SilenceState::Pending, pending),
+            (SilenceState::Expired, expired),
+        ] {
+            let labels = [("state", state.as_str())];
+            let value = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
+            value.encode(family.encode_family(&labels)?)?;
+        }
+        let corrupt = ConstCounter::new(silences.corrupt_files());
+        corrupt.encode(encoder.encode_descriptor(
+            "silence_files_corrupt",
+            "Silence files found corrupt or unusable at start (set aside; the previous generation or no silences used)",
+            None,
+            corrupt.metric_type(),
+        )?)?;
+        let refused = ConstCounter::new(silences.refused());
+        refused.encode(encoder.encode_descriptor(
+            "silences_refused",
+            "New silences refused because the limit of active and pending silences was reached",
+            None,
+            refused.metric_type(),
+        )?)?;
+        Ok(())
     }
 }
 
@@ -451,7 +542,7 @@ fn validate(s: &Silence) -> Result<(), SilenceError> {
 }
 
 /// A random (version 4) UUID, lowercase hyphenated, as Alertmanager's silence IDs.
-pub fn new_uuid_v4() -> String {
+fn new_uuid_v4() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

@@ -9,6 +9,8 @@
 //!   `.Annotations`, `.StartsAt`, `.EndsAt` (Go's zero time while the alert fires, as
 //!   Alertmanager hides a future end), `.GeneratorURL` and `.Fingerprint`. The objects are in
 //!   `objects`; times and durations (printed and formatted as Go does) in `gotime`.
+//!   [`TemplateData::for_alerts`] builds the data for a subset of a notification's alerts
+//!   (the webhook's `max_alerts`), which is also what the webhook payload is written from.
 //! - [`Templates`] holds the default templates (our own `default.tmpl`, defining
 //!   Alertmanager's template names with the same text output) and the user's `templates:`
 //!   files, parsed twice as upstream does: a text set and an HTML set. Later definitions of a
@@ -35,13 +37,14 @@ mod objects;
 #[cfg(test)]
 mod tests;
 
+pub use gotime::json_time;
 pub use objects::{AlertData, Kv, sorted_pairs};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::alert::Notification;
+use super::alert::{Alert, Notification};
 use crate::template::{FuncMap, MissingKey, Template, Value};
 use objects::{DataFields, DataObj};
 
@@ -68,8 +71,9 @@ pub struct TemplateData {
     now_ms: i64,
 }
 
-/// Alertmanager's `regexp.QuoteMeta` of the receiver name.
-fn quote_meta(s: &str) -> String {
+/// Go's `regexp.QuoteMeta`: a backslash before each of `\.+*?()|[]{}^$` (Alertmanager
+/// escapes the receiver name with it in `template.Data`).
+pub fn quote_meta(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if "\\.+*?()|[]{}^$".contains(c) {
@@ -97,9 +101,16 @@ fn common(first: &BTreeMap<String, String>, rest: &[&BTreeMap<String, String>]) 
 }
 
 impl TemplateData {
+    /// The data for `n` (Alertmanager's `notify.GetTemplateData` of all its alerts).
     pub fn new(n: &Notification) -> TemplateData {
-        let alerts: Vec<Arc<AlertData>> = n
-            .alerts
+        TemplateData::for_alerts(n, &n.alerts)
+    }
+
+    /// The data for `alerts`, a subset of `n`'s (the webhook sends at most `max_alerts`):
+    /// `.Status`, `.Alerts`, `.CommonLabels` and `.CommonAnnotations` describe those alerts
+    /// only, as upstream truncates before building `template.Data`.
+    pub fn for_alerts(n: &Notification, alerts: &[Alert]) -> TemplateData {
+        let alerts: Vec<Arc<AlertData>> = alerts
             .iter()
             .map(|a| {
                 let resolved = a.resolved_at(n.now_ms);
@@ -122,10 +133,11 @@ impl TemplateData {
             }
             None => (BTreeMap::new(), BTreeMap::new()),
         };
+        let status = if alerts.iter().any(|a| a.status == "firing") { "firing" } else { "resolved" };
         TemplateData {
             fields: Arc::new(DataFields {
                 receiver: quote_meta(&n.receiver),
-                status: n.status(),
+                status,
                 alerts,
                 group_labels: Arc::new(label_map(&n.group_labels)),
                 common_labels: Arc::new(common_labels),

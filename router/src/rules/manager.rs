@@ -363,9 +363,7 @@ impl RuleManager {
     }
 }
 
-fn lock(group: &Mutex<Group>) -> std::sync::MutexGuard<'_, Group> {
-    group.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 /// Evaluates `group` on its interval until `stop`. Evaluation times come from the wall
 /// clock (as Prometheus's); if it jumps, the schedule realigns to the group's phase.

@@ -135,6 +135,7 @@ impl Notifications {
         let dir = data_dir.join("notify");
         let clock = Clock::system();
         let silences = Arc::new(Silences::open(Some(&dir), clock, SILENCE_RETENTION)?);
+        silences.register_metrics(registry);
         let options = DispatcherOptions {
             data_dir: Some(dir),
             external_url: external_url.trim_end_matches('/').to_string(),

@@ -70,7 +70,7 @@ use harrier_telemetry::model::Labels;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 const SEGMENT_MAGIC: &[u8; 4] = b"HRWL";
 const CHECKPOINT_MAGIC: &[u8; 4] = b"HRCP";
@@ -97,9 +97,7 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
 
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub(super) use crate::sync::lock;
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{number:016}.wal"))

@@ -245,21 +245,24 @@ fn convert_to_float(v: &Value) -> Result<f64, String> {
     }
 }
 
-fn arity(name: &str, want: usize, args: &[Value]) -> Result<(), String> {
+/// Go's arity error for a template function called with the wrong number of arguments.
+pub(crate) fn arity(name: &str, want: usize, args: &[Value]) -> Result<(), String> {
     if args.len() != want {
         return Err(raw_error(format!("wrong number of args for {name}: want {want} got {}", args.len())));
     }
     Ok(())
 }
 
-fn wrong_type(expected: &str, got: &Value) -> String {
+/// Go's error for an argument of the wrong type.
+pub(crate) fn wrong_type(expected: &str, got: &Value) -> String {
     if let Value::Nil = got {
         return raw_error(format!("invalid value; expected {expected}"));
     }
     raw_error(format!("wrong type for value; expected {expected}; got {}", got.type_name()))
 }
 
-fn string_arg(v: &Value) -> Result<&str, String> {
+/// A `string` argument.
+pub(crate) fn string_arg(v: &Value) -> Result<&str, String> {
     v.as_str().ok_or_else(|| wrong_type("string", v))
 }
 

@@ -7,7 +7,8 @@
 //! time `0001-01-01T00:00:00.000Z`. Times are read in RFC 3339 with any offset and precision;
 //! Go's zero time reads as unset.
 
-use crate::notify::{AlertView, Silence, SilenceState};
+use crate::notify::{AlertState, AlertView, Silence, SilenceState};
+use crate::promql::functions::time::civil_from_days;
 use crate::route::matchers::MatchType;
 use harrier_telemetry::model::Labels;
 use serde::ser::SerializeMap;
@@ -17,13 +18,26 @@ use std::collections::BTreeMap;
 /// Go's zero time (`0001-01-01T00:00:00Z`) in unix milliseconds.
 pub const GO_ZERO_TIME_MS: i64 = -62_135_596_800_000;
 
-/// Formats unix milliseconds as `strfmt.DateTime` does, in UTC; `0` is Go's zero time.
+/// Formats unix milliseconds as go-openapi's `strfmt.DateTime` marshals a UTC time (Go's
+/// `RFC3339Millis`, `2006-01-02T15:04:05.000Z07:00`): always three fractional digits, and the
+/// year as Go's `2006` writes it (at least four digits, a minus sign before the padding). The
+/// one formatter of this format: the v2 API here and the Prometheus-style notifier
+/// (`alerts::wire`) use it.
+pub fn format_date_time(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let ms_of_day = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let secs = ms_of_day / 1000;
+    let millis = ms_of_day % 1000;
+    let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let year = if year < 0 { format!("-{:04}", -year) } else { format!("{year:04}") };
+    format!("{year}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+/// A router time (unix milliseconds, `0` = unset) as the API writes it: unset is Go's zero
+/// time.
 pub fn format_time(ms: i64) -> String {
-    let ms = if ms == 0 { GO_ZERO_TIME_MS } else { ms };
-    match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        None => "0001-01-01T00:00:00.000Z".to_string(),
-    }
+    format_date_time(if ms == 0 { GO_ZERO_TIME_MS } else { ms })
 }
 
 /// Parses an RFC 3339 time to unix milliseconds (truncated); Go's zero time is `0` (unset).
@@ -81,14 +95,21 @@ pub struct GettableAlert<'a> {
 }
 
 impl<'a> GettableAlert<'a> {
+    /// The alert with its status as the view has it (`GET /alerts`).
     pub fn new(view: &'a AlertView) -> Self {
+        GettableAlert::with_status(view, view.status.state, &view.status.muted_by)
+    }
+
+    /// The alert inside an aggregation group that time intervals `group_muted_by` muted
+    /// (`GET /alerts/groups`): upstream's `AlertToOpenAPIAlert` with the group's mutedBy,
+    /// which reports a muted alert `suppressed`.
+    pub fn in_group(view: &'a AlertView, group_muted_by: &'a [String]) -> Self {
+        let state = if group_muted_by.is_empty() { view.status.state } else { AlertState::Suppressed };
+        GettableAlert::with_status(view, state, group_muted_by)
+    }
+
+    fn with_status(view: &'a AlertView, state: AlertState, muted_by: &'a [String]) -> Self {
         let a = &view.alert;
-        // Upstream (`AlertToOpenAPIAlert`): an alert muted by a time interval is suppressed.
-        let state = if view.status.muted_by.is_empty() {
-            view.status.state.as_str()
-        } else {
-            crate::notify::AlertState::Suppressed.as_str()
-        };
         GettableAlert {
             annotations: LabelsJson(&a.annotations),
             ends_at: format_time(a.ends_at_ms),
@@ -97,9 +118,9 @@ impl<'a> GettableAlert<'a> {
             starts_at: format_time(a.starts_at_ms),
             status: AlertStatusJson {
                 inhibited_by: &view.status.inhibited_by,
-                muted_by: &view.status.muted_by,
+                muted_by,
                 silenced_by: &view.status.silenced_by,
-                state,
+                state: state.as_str(),
             },
             updated_at: format_time(a.updated_at_ms),
             generator_url: &a.generator_url,

@@ -10,20 +10,28 @@
 //!
 //! The forms are mutating endpoints: they follow the API's [`super::ApiAuth`] (basic auth
 //! works from a browser; a bearer token does not, use the API then), and refuse cross-site
-//! posts (`Sec-Fetch-Site: cross-site`, or an `Origin` whose host is not the request's `Host`),
-//! so another site cannot create or expire silences through a logged-in browser.
+//! posts, so another site cannot create or expire silences through a logged-in browser
+//! ([`same_origin`]): a browser's `Sec-Fetch-Site` decides when it is sent (`same-origin` and
+//! `none` pass, `cross-site` does not); otherwise the `Origin` (or, without one, the
+//! `Referer`) must name the host and port the request was addressed to: its `Host`, the
+//! request URI's authority (HTTP/2's `:authority`, absolute-form requests) or the
+//! `X-Forwarded-Host` a proxy that rewrites `Host` adds. A post with none of these headers is
+//! not a browser's form post and passes (auth still applies).
+//!
+//! Alerts are shown by aggregation group; a group muted by time intervals (as of its last
+//! flush) says so, and its alerts show as suppressed, as in the API's `/alerts/groups`.
 
 use super::json::json_string;
 use super::{AmState, Reject, set_silence, sort_silences};
 use crate::api::params::parse_duration;
 use crate::notify::silences::SilenceError;
-use crate::notify::{GroupView, Silence, SilenceState};
+use crate::notify::{AlertState, GroupView, Silence, SilenceState};
 use crate::route::matchers::parse_matchers;
 use crate::template::builtins::html_escape;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::fmt::Write;
@@ -57,31 +65,113 @@ fn see_page(location: &'static str) -> Response {
         .into_response()
 }
 
-/// Refuses posts another site made a browser send.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if get("sec-fetch-site") == Some("cross-site") {
-        return false;
+/// Whether a post comes from the page's own origin rather than another site (see the module
+/// docs); `uri` is the request's target.
+pub(crate) fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
+    let get = |name: &header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    // Fetch Metadata is set by the browser itself; a page cannot forge it.
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("same-origin" | "none") => return true,
+        Some("cross-site") => return false,
+        _ => {}
     }
-    // No Origin: not a browser's cross-origin form post. "null" (opaque origins) never
-    // equals a host.
-    let Some(origin) = get("origin") else { return true };
-    let origin_host = origin.split_once("://").map(|(_, h)| h.trim_end_matches('/'));
-    get("host").is_some_and(|host| origin_host == Some(host))
+    let source = match (get(&header::ORIGIN), get(&header::REFERER)) {
+        // "null" (an opaque origin: sandboxed frame, file, redirect) names no host.
+        (Some(origin), _) => match Authority::of_url(origin) {
+            Some(a) => a,
+            None => return false,
+        },
+        (None, Some(referer)) => match Authority::of_url(referer) {
+            Some(a) => a,
+            None => return false,
+        },
+        // Neither: not a browser's form post (browsers send Origin on every POST).
+        (None, None) => return true,
+    };
+    let forwarded_host = headers
+        .get("x-forwarded-host")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    let uri_authority = uri.authority().map(|a| a.as_str());
+    [get(&header::HOST), uri_authority, forwarded_host]
+        .into_iter()
+        .flatten()
+        .filter_map(Authority::parse)
+        .any(|target| source.same_as(&target))
+}
+
+/// A `host[:port]` with the scheme it came with, if any, for comparing origins.
+#[derive(Debug, PartialEq)]
+struct Authority {
+    scheme: Option<String>,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Authority {
+    /// The authority of an absolute URL (`Origin`, `Referer`); `None` for `null` or junk.
+    fn of_url(url: &str) -> Option<Authority> {
+        let (scheme, rest) = url.trim().split_once("://")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, hostport)| hostport);
+        let mut a = Authority::parse(authority)?;
+        a.scheme = Some(scheme.to_ascii_lowercase());
+        Some(a)
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
+    fn parse(s: &str) -> Option<Authority> {
+        let s = s.trim();
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (v6, after) = rest.split_once(']')?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':')?),
+            };
+            (format!("[{v6}]"), port)
+        } else {
+            match s.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (s.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let port = match port {
+            None | Some("") => None,
+            Some(p) => Some(p.parse().ok()?),
+        };
+        Some(Authority { scheme: None, host: host.to_ascii_lowercase(), port })
+    }
+
+    /// Whether `target` (a request's `Host`, without scheme) is this origin: same host, and
+    /// the same port where an omitted one is the origin scheme's default.
+    fn same_as(&self, target: &Authority) -> bool {
+        let default = match self.scheme.as_deref() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        };
+        let effective = |p: Option<u16>| p.or(default);
+        self.host == target.host && effective(self.port) == effective(target.port)
+    }
 }
 
 /// Checks auth and origin for a form post.
-fn check_post(st: &AmState, headers: &HeaderMap) -> Result<(), Reject> {
+fn check_post(st: &AmState, headers: &HeaderMap, uri: &Uri) -> Result<(), Reject> {
     st.authorize(headers)?;
-    if same_origin(headers) {
+    if same_origin(headers, uri) {
         Ok(())
     } else {
         Err(Reject::new(StatusCode::FORBIDDEN, json_string("cross-site form posts are refused")))
     }
 }
 
-async fn create_silence(State(st): State<AmState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(reject) = check_post(&st, &headers) {
+async fn create_silence(State(st): State<AmState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    if let Err(reject) = check_post(&st, &headers, &uri) {
         return reject.into_response();
     }
     let mut form = SilenceForm::default();
@@ -104,8 +194,13 @@ async fn create_silence(State(st): State<AmState>, headers: HeaderMap, body: Byt
     }
 }
 
-async fn expire_silence(State(st): State<AmState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(reject) = check_post(&st, &headers) {
+async fn expire_silence(
+    State(st): State<AmState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(reject) = check_post(&st, &headers, &uri) {
         return reject.into_response();
     }
     let silences = st.api.silences();
@@ -223,26 +318,28 @@ fn render_groups(out: &mut String, groups: &[GroupView], now: i64) {
         shown += 1;
         let _ = write!(out, "<h3>Receiver {} &mdash; group ", html_escape(&g.receiver));
         labels_html(out, &g.labels);
+        if !g.muted_by.is_empty() {
+            let _ = write!(out, "(muted by {})", html_escape(&g.muted_by.join(", ")));
+        }
         out.push_str(
             "</h3>\n<table><tr><th>Labels</th><th>State</th><th>Since</th><th>Annotations</th></tr>\n",
         );
         for v in firing {
             out.push_str("<tr><td>");
             labels_html(out, &v.alert.labels);
-            let mut state = v.status.state.as_str().to_string();
+            // As the API's /alerts/groups: an alert of a muted group is suppressed.
+            let state_kind = if g.muted_by.is_empty() { v.status.state } else { AlertState::Suppressed };
+            let mut state = state_kind.as_str().to_string();
             if !v.status.silenced_by.is_empty() {
                 let _ = write!(state, " (silenced by {})", v.status.silenced_by.join(", "));
             }
             if !v.status.inhibited_by.is_empty() {
                 let _ = write!(state, " (inhibited by {})", v.status.inhibited_by.join(", "));
             }
-            if !v.status.muted_by.is_empty() {
-                let _ = write!(state, " (muted by {})", v.status.muted_by.join(", "));
-            }
             let _ = write!(
                 out,
                 "</td><td class=\"{}\">{}</td><td>{}</td><td>",
-                html_escape(v.status.state.as_str()),
+                html_escape(state_kind.as_str()),
                 html_escape(&state),
                 html_escape(&time_text(v.alert.starts_at_ms))
             );

@@ -11,25 +11,41 @@ use std::time::Duration;
 const T0: i64 = 1_767_323_045_678; // 2026-01-02T03:04:05.678Z
 const RESOLVE_TIMEOUT_MS: i64 = 300_000;
 
-/// An in-memory Alertmanager: alerts are kept as put (merged by fingerprint), routed to
-/// `pager` when `severity="page"` and to `default` otherwise, grouped by receiver and
-/// `alertname`, silenced through real [`Silences`], and inhibited by a settable list.
+/// An in-memory Alertmanager: alerts are taken as the dispatcher takes them (unset times
+/// filled in, merged by fingerprint), routed to `pager` when `severity="page"` and to
+/// `default` otherwise, grouped by receiver and `alertname`, silenced through real
+/// [`Silences`], inhibited by a settable list, and groups muted by a settable list.
 struct FakeAlertmanager {
+    clock: Clock,
     silences: Arc<Silences>,
-    /// `0`: follow the silences' clock.
+    /// `0`: follow `clock`.
     fixed_now: AtomicI64,
+    /// Every alert handed to `put_alerts`, as the API handed it over.
+    posted: Mutex<Vec<Alert>>,
     alerts: Mutex<BTreeMap<Fingerprint, Alert>>,
     inhibited: Mutex<BTreeMap<Fingerprint, Vec<String>>>,
+    /// Time intervals muting the group of each `alertname`.
+    muted_groups: Mutex<BTreeMap<String, Vec<String>>>,
     deliveries: Mutex<Vec<DeliveryRecord>>,
 }
 
 impl FakeAlertmanager {
     fn new(clock: Clock) -> Arc<FakeAlertmanager> {
+        FakeAlertmanager::with_silences(
+            clock,
+            Silences::open(None, clock, Duration::from_secs(120 * 3600)).unwrap(),
+        )
+    }
+
+    fn with_silences(clock: Clock, silences: Silences) -> Arc<FakeAlertmanager> {
         Arc::new(FakeAlertmanager {
-            silences: Arc::new(Silences::open(None, clock, Duration::from_secs(120 * 3600)).unwrap()),
+            clock,
+            silences: Arc::new(silences),
             fixed_now: AtomicI64::new(0),
+            posted: Mutex::new(Vec::new()),
             alerts: Mutex::new(BTreeMap::new()),
             inhibited: Mutex::new(BTreeMap::new()),
+            muted_groups: Mutex::new(BTreeMap::new()),
             deliveries: Mutex::new(Vec::new()),
         })
     }
@@ -62,8 +78,14 @@ impl FakeAlertmanager {
 impl AlertmanagerApi for FakeAlertmanager {
     fn put_alerts(&self, alerts: Vec<Alert>) {
         let now = self.now_ms();
+        self.posted.lock().unwrap().extend(alerts.iter().cloned());
         let mut held = self.alerts.lock().unwrap();
         for mut a in alerts {
+            // The receiving side's defaults (the trait's contract).
+            a.updated_at_ms = now;
+            if a.starts_at_ms == 0 {
+                a.starts_at_ms = if a.ends_at_ms == 0 { now } else { a.ends_at_ms };
+            }
             if a.ends_at_ms == 0 {
                 a.ends_at_ms = now + RESOLVE_TIMEOUT_MS;
                 a.timeout = true;
@@ -95,7 +117,7 @@ impl AlertmanagerApi for FakeAlertmanager {
                     group_key: crate::notify::alert::group_key("{}", &labels),
                     labels,
                     receiver,
-                    muted_by: Vec::new(),
+                    muted_by: self.muted_groups.lock().unwrap().get(&name).cloned().unwrap_or_default(),
                     alerts,
                 }
             })
@@ -107,7 +129,7 @@ impl AlertmanagerApi for FakeAlertmanager {
     }
 
     fn resolve_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(300)
+        Duration::from_millis(RESOLVE_TIMEOUT_MS as u64)
     }
 
     fn receivers(&self) -> Vec<String> {
@@ -124,7 +146,7 @@ impl AlertmanagerApi for FakeAlertmanager {
 
     fn now_ms(&self) -> i64 {
         match self.fixed_now.load(Ordering::SeqCst) {
-            0 => self.silences.now_ms(),
+            0 => self.clock.now_ms(),
             t => t,
         }
     }
@@ -220,6 +242,9 @@ fn times_are_rfc3339_millis_utc() {
     assert_eq!(format_time(T0), "2026-01-02T03:04:05.678Z");
     assert_eq!(format_time(T0 - 678), "2026-01-02T03:04:05.000Z");
     assert_eq!(format_time(0), "0001-01-01T00:00:00.000Z");
+    // Go's year formatting (one formatter with the Prometheus-style notifier's wire format).
+    assert_eq!(format_time(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
+    assert_eq!(format_time(-62_198_755_200_000), "-0001-01-01T00:00:00.000Z");
     assert_eq!(parse_time("2026-01-02T03:04:05.678Z").unwrap(), T0);
     assert_eq!(parse_time("2026-01-02T04:04:05.678999+01:00").unwrap(), T0);
     assert_eq!(parse_time("0001-01-01T00:00:00Z").unwrap(), 0);
@@ -296,11 +321,15 @@ async fn post_alerts_validates_as_upstream() {
         .await;
     assert_eq!((ok.status, ok.body.as_str()), (200, ""));
     {
-        let held = am.alerts.lock().unwrap();
-        let a = held.values().next().unwrap();
+        let posted = am.posted.lock().unwrap();
+        let a = &posted[0];
         assert_eq!(a.labels, labels(&[("alertname", "A")]), "empty labels are dropped");
-        assert_eq!((a.starts_at_ms, a.updated_at_ms), (T0, T0), "startsAt defaults to now");
-        assert_eq!((a.ends_at_ms, a.timeout), (T0 + RESOLVE_TIMEOUT_MS, true));
+        assert_eq!(
+            (a.starts_at_ms, a.ends_at_ms, a.updated_at_ms, a.timeout),
+            (0, 0, 0, false),
+            "times are left to the receiving side"
+        );
+        assert_eq!(a.annotations, labels(&[("summary", "s")]));
         assert_eq!(a.generator_url, "http://g/x");
     }
 
@@ -319,10 +348,10 @@ async fn post_alerts_validates_as_upstream() {
     assert_eq!(invalid.status, 400);
     assert_eq!(invalid.json(), json!("start time must be before end time; at least one label pair required"));
     {
-        let held = am.alerts.lock().unwrap();
-        let c = held.values().find(|a| a.name() == "C").expect("valid alerts of a bad batch are taken");
-        assert_eq!(c.starts_at_ms, c.ends_at_ms, "startsAt defaults to endsAt");
-        assert!(held.values().all(|a| a.name() != "B"));
+        let posted = am.posted.lock().unwrap();
+        let c = posted.iter().find(|a| a.name() == "C").expect("valid alerts of a bad batch are taken");
+        assert_eq!((c.starts_at_ms, c.ends_at_ms), (0, parse_time("2026-01-02T03:00:00Z").unwrap()));
+        assert!(posted.iter().all(|a| a.name() != "B"));
     }
 
     for (body, message_start) in [
@@ -348,6 +377,84 @@ async fn post_alerts_validates_as_upstream() {
 
     let huge = format!(r#"[{{"labels":{{"a":"{}"}}}}]"#, "x".repeat(MAX_ALERTS_BODY_BYTES));
     assert_eq!(s.post_json("/api/v2/alerts", &huge).await.status, 413);
+}
+
+#[tokio::test]
+async fn post_alerts_validates_against_the_effective_end_time() {
+    // Upstream gives an alert without endsAt the end now + resolve_timeout before validating.
+    let am = FakeAlertmanager::at(T0);
+    let s = serve(am.clone(), ApiAuth::None).await;
+    let at = |ms: i64| format_time(T0 + ms);
+    let late = s
+        .post_json(
+            "/api/v2/alerts",
+            &format!(r#"[{{"labels":{{"alertname":"Late"}},"startsAt":"{}"}}]"#, at(RESOLVE_TIMEOUT_MS + 1)),
+        )
+        .await;
+    assert_eq!((late.status, late.json()), (400, json!("start time must be before end time")));
+    assert!(am.posted.lock().unwrap().is_empty());
+
+    let ok = s
+        .post_json(
+            "/api/v2/alerts",
+            &format!(
+                r#"[{{"labels":{{"alertname":"Edge"}},"startsAt":"{}"}},
+                    {{"labels":{{"alertname":"Ranged"}},"startsAt":"{}","endsAt":"{}"}},
+                    {{"labels":{{"alertname":"EndOnly"}},"endsAt":"{}"}}]"#,
+                at(RESOLVE_TIMEOUT_MS),
+                at(2 * RESOLVE_TIMEOUT_MS),
+                at(3 * RESOLVE_TIMEOUT_MS),
+                at(-3_600_000)
+            ),
+        )
+        .await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, ""));
+    let posted = am.posted.lock().unwrap();
+    let names: Vec<&str> = posted.iter().map(|a| a.name()).collect();
+    assert_eq!(names, ["Edge", "Ranged", "EndOnly"]);
+    assert_eq!((posted[0].starts_at_ms, posted[0].ends_at_ms), (T0 + RESOLVE_TIMEOUT_MS, 0));
+}
+
+#[tokio::test]
+async fn alert_groups_report_the_groups_muted_state() {
+    let am = FakeAlertmanager::at(T0);
+    let s = serve(am.clone(), ApiAuth::None).await;
+    s.post_json(
+        "/api/v2/alerts",
+        r#"[{"labels":{"alertname":"Down","severity":"page"}},{"labels":{"alertname":"Disk"}}]"#,
+    )
+    .await;
+    am.muted_groups.lock().unwrap().insert("Down".into(), vec!["nights".into(), "weekends".into()]);
+
+    let groups = s.get("/api/v2/alerts/groups").await.json();
+    let status = |g: &Value, name: &str| {
+        let group = g.as_array().unwrap().iter().find(|x| x["labels"]["alertname"] == name).unwrap();
+        group["alerts"][0]["status"].clone()
+    };
+    assert_eq!(
+        status(&groups, "Down"),
+        json!({"inhibitedBy":[],"mutedBy":["nights","weekends"],"silencedBy":[],"state":"suppressed"})
+    );
+    assert_eq!(
+        status(&groups, "Disk"),
+        json!({"inhibitedBy":[],"mutedBy":[],"silencedBy":[],"state":"active"})
+    );
+    let unmuted = s.get("/api/v2/alerts/groups?muted=false").await.json();
+    assert_eq!(unmuted.as_array().unwrap().len(), 1);
+    assert_eq!(unmuted[0]["labels"], json!({"alertname": "Disk"}));
+
+    // /alerts: the alert's own status (silences and inhibition), no mutedBy, as upstream.
+    let alerts = s.get("/api/v2/alerts?filter=alertname%3D%22Down%22").await.json();
+    assert_eq!(alerts[0]["status"], json!({"inhibitedBy":[],"mutedBy":[],"silencedBy":[],"state":"active"}));
+    // What the view says is shown as it is: no second "muted means suppressed" rule.
+    let mut view = am.alerts()[0].clone();
+    view.status.muted_by = vec!["x".into()];
+    let json = serde_json::to_value(GettableAlert::new(&view)).unwrap();
+    assert_eq!(json["status"]["state"], "active");
+
+    let page = s.get("/alertmanager").await.body;
+    assert!(page.contains("(muted by nights, weekends)"), "{page}");
+    assert!(page.contains("<td class=\"suppressed\">suppressed</td>"), "{page}");
 }
 
 #[tokio::test]
@@ -596,6 +703,37 @@ async fn post_silence_errors_as_upstream() {
     assert!(am.silences.list().is_empty(), "nothing was created");
 }
 
+#[tokio::test]
+async fn silence_limit_is_a_bad_request() {
+    let clock = Clock::system();
+    let store = Silences::open(None, clock, Duration::from_secs(3600)).unwrap().with_max_silences(1);
+    let am = FakeAlertmanager::with_silences(clock, store);
+    let s = serve(am.clone(), ApiAuth::None).await;
+    let now = am.now_ms();
+    let body = |name: &str| {
+        format!(
+            r#"{{"matchers":[{{"name":"{name}","value":"b","isRegex":false}}],"startsAt":"{}","endsAt":"{}","createdBy":"me","comment":"c"}}"#,
+            format_time(now),
+            format_time(now + 3_600_000)
+        )
+    };
+    assert_eq!(s.post_json("/api/v2/silences", &body("a")).await.status, 200);
+    let refused = s.post_json("/api/v2/silences", &body("x")).await;
+    assert_eq!(
+        (refused.status, refused.json()),
+        (400, json!("exceeded maximum number of silences: 1 (limit: 1)"))
+    );
+    let form = s
+        .post_form(
+            "/alertmanager/silences",
+            &[("matchers", "y=\"z\""), ("duration", "1h"), ("comment", "c"), ("author", "a")],
+        )
+        .await;
+    assert_eq!(form.status, 400);
+    assert!(form.body.contains("exceeded maximum number of silences: 1 (limit: 1)"), "{}", form.body);
+    assert_eq!(am.silences.list().len(), 1);
+}
+
 // ---- status, receivers, auth -----------------------------------------------------------
 
 #[tokio::test]
@@ -834,6 +972,77 @@ async fn page_forms_create_and_expire_silences() {
     let missing = s.post_form("/alertmanager/silences/nope/expire", &[]).await;
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("silence not found"));
+}
+
+#[test]
+fn cross_site_check_uses_host_uri_authority_and_forwarded_host() {
+    use super::page::same_origin;
+    let check = |pairs: &[(&str, &str)], uri: &str| {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        same_origin(&h, &uri.parse().unwrap())
+    };
+    let path = "/alertmanager/silences";
+    // HTTP/2 (or absolute-form): no Host, the URI carries the authority.
+    assert!(check(&[("origin", "http://am.example:9093")], "http://am.example:9093/alertmanager/silences"));
+    assert!(!check(
+        &[("origin", "http://evil.example:9093")],
+        "http://am.example:9093/alertmanager/silences"
+    ));
+    // A proxy that rewrites Host: X-Forwarded-Host, or the browser's Sec-Fetch-Site.
+    let public = ("origin", "https://alerts.example.com");
+    assert!(!check(&[public, ("host", "127.0.0.1:9093")], path));
+    assert!(check(&[public, ("host", "127.0.0.1:9093"), ("x-forwarded-host", "alerts.example.com")], path));
+    assert!(check(&[public, ("host", "127.0.0.1:9093"), ("sec-fetch-site", "same-origin")], path));
+    assert!(check(&[("host", "127.0.0.1:9093"), ("sec-fetch-site", "none")], path));
+    // Ports: an omitted one is the origin scheme's default.
+    assert!(check(&[public, ("host", "alerts.example.com")], path));
+    assert!(check(&[public, ("host", "alerts.example.com:443")], path));
+    assert!(check(&[public, ("host", "ALERTS.example.com")], path));
+    assert!(!check(&[public, ("host", "alerts.example.com:8443")], path));
+    assert!(!check(&[("origin", "http://alerts.example.com"), ("host", "alerts.example.com:443")], path));
+    assert!(check(&[("origin", "http://[::1]:9093"), ("host", "[::1]:9093")], path));
+    // Without Origin, the Referer decides.
+    assert!(check(&[("referer", "http://h:1/alertmanager?x=1"), ("host", "h:1")], path));
+    assert!(!check(&[("referer", "http://evil.example/h:1"), ("host", "h:1")], path));
+    // Cross-site, opaque origins, and a same-site sibling with another host are refused.
+    assert!(!check(&[("origin", "http://h:1"), ("host", "h:1"), ("sec-fetch-site", "cross-site")], path));
+    assert!(!check(&[("origin", "null"), ("host", "h:1")], path));
+    assert!(!check(
+        &[("origin", "http://other.h:1"), ("host", "h:1"), ("sec-fetch-site", "same-site")],
+        path
+    ));
+    // No browser headers at all: not a browser's form post.
+    assert!(check(&[("host", "h:1")], path));
+}
+
+#[tokio::test]
+async fn page_forms_work_behind_a_host_rewriting_proxy() {
+    let am = FakeAlertmanager::new(Clock::system());
+    let s = serve(am.clone(), ApiAuth::None).await;
+    let form = "matchers=a%3D%22b%22&duration=1h&comment=c&author=a";
+    let post = |extra: &[(&'static str, &'static str)]| {
+        let mut req = s
+            .client
+            .post(format!("{}/alertmanager/silences", s.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("host", "backend.internal:8080")
+            .header("origin", "https://alerts.example.com")
+            .body(form);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        s.send(req)
+    };
+    assert_eq!(post(&[]).await.status, 403);
+    assert_eq!(post(&[("x-forwarded-host", "alerts.example.com")]).await.status, 303);
+    assert_eq!(post(&[("sec-fetch-site", "same-origin")]).await.status, 303);
+    assert_eq!(am.silences.list().len(), 2);
 }
 
 // ---- the real client -------------------------------------------------------------------

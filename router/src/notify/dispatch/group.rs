@@ -16,6 +16,13 @@
 //!
 //! Each group runs in its own task, so a flush waiting on a slow receiver never delays another
 //! group.
+//!
+//! A group is identified by its config generation, route and group labels ([`GroupId`]). The
+//! generation is part of the identity because a reload re-forms every group under the same
+//! route index and labels: a task of the replaced generation that is between two await points
+//! when the reload happens (its delivery returned, it is about to drop the resolved alerts it
+//! sent, or to record the time intervals muting it) looks its group up by ID, and must find
+//! nothing rather than the new generation's group.
 
 use super::{Generation, Inner, pipeline};
 use crate::notify::alert::{Alert, Fingerprint};
@@ -29,8 +36,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// A group's identity: its route and its group labels.
-pub(super) type GroupId = (RouteId, Labels);
+/// A group's identity: the config generation that formed it, its route and its group labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct GroupId {
+    pub(super) generation: u64,
+    pub(super) route: RouteId,
+    pub(super) labels: Labels,
+}
 
 /// One aggregation group.
 pub(super) struct AggrGroup {
@@ -125,11 +137,17 @@ pub(super) fn alert_order(a: &Alert, b: &Alert) -> Ordering {
 
 /// What a flush sends: the group's alerts at flush time.
 pub(super) struct Batch {
+    pub(super) group_key: String,
+    pub(super) group_labels: Labels,
     pub(super) alerts: Vec<Alert>,
     /// The resolved alerts carried, with the update time they had, for removal after a
     /// successful flush.
     pub(super) resolved: Vec<(Fingerprint, i64)>,
     pub(super) now_ms: i64,
+    /// The alerts' version (`State::alerts_version`) when the batch was taken: the alerts
+    /// snapshot on disk must reach it before resolved alerts of the batch are logged as
+    /// notified.
+    pub(super) alerts_version: u64,
 }
 
 /// The group's task: waits for the flush time (or a wake-up), flushes, repeats until the group
@@ -141,7 +159,7 @@ pub(super) async fn run(
     wake: Arc<Notify>,
     cancel: CancellationToken,
 ) {
-    let opts = generation.tree.node(id.0).opts.clone();
+    let opts = generation.tree.node(id.route).opts.clone();
     loop {
         let Some(next) = inner.with_group(&id, |g| g.next_flush) else { return };
         tokio::select! {
@@ -172,35 +190,41 @@ pub(super) async fn run(
 /// insert that did not move the flush time) or the group is empty.
 fn begin_flush(inner: &Inner, id: &GroupId, opts: &RouteOpts) -> Option<Batch> {
     let now_ms = inner.clock.now_ms();
-    inner
-        .with_group(id, |g| {
-            let now = Instant::now();
-            if now < g.next_flush {
-                return None;
+    let mut state = inner.lock_state();
+    let alerts_version = state.alerts_version;
+    let g = state.groups.get_mut(id)?;
+    let now = Instant::now();
+    if now < g.next_flush {
+        return None;
+    }
+    g.next_flush = now + opts.group_interval;
+    g.has_flushed = true;
+    if g.alerts.is_empty() {
+        return None;
+    }
+    let mut resolved = Vec::new();
+    let mut alerts: Vec<Alert> = g
+        .alerts
+        .iter()
+        .map(|(fp, a)| {
+            let mut a = a.clone();
+            if a.resolved_at(now_ms) {
+                resolved.push((*fp, a.updated_at_ms));
+            } else {
+                a.ends_at_ms = 0;
             }
-            g.next_flush = now + opts.group_interval;
-            g.has_flushed = true;
-            if g.alerts.is_empty() {
-                return None;
-            }
-            let mut resolved = Vec::new();
-            let mut alerts: Vec<Alert> = g
-                .alerts
-                .iter()
-                .map(|(fp, a)| {
-                    let mut a = a.clone();
-                    if a.resolved_at(now_ms) {
-                        resolved.push((*fp, a.updated_at_ms));
-                    } else {
-                        a.ends_at_ms = 0;
-                    }
-                    a
-                })
-                .collect();
-            alerts.sort_by(alert_order);
-            Some(Batch { alerts, resolved, now_ms })
+            a
         })
-        .flatten()
+        .collect();
+    alerts.sort_by(alert_order);
+    Some(Batch {
+        group_key: g.key.clone(),
+        group_labels: g.labels.clone(),
+        alerts,
+        resolved,
+        now_ms,
+        alerts_version,
+    })
 }
 
 #[cfg(test)]

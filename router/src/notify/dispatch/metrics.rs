@@ -27,7 +27,9 @@ pub struct DispatchMetrics {
     pub(crate) notification_requests: Family<Labels, Counter>,
     pub(crate) notification_requests_failed: Family<Labels, Counter>,
     pub(crate) notification_latency: Family<Labels, Histogram, fn() -> Histogram>,
+    pub(crate) nflog_writes: Counter,
     pub(crate) nflog_write_errors: Counter,
+    pub(crate) alerts_snapshots: Counter,
     pub(crate) alerts_snapshot_errors: Counter,
     pub(crate) state_load_errors: Counter,
 }
@@ -44,7 +46,9 @@ impl Default for DispatchMetrics {
             notification_requests: Family::default(),
             notification_requests_failed: Family::default(),
             notification_latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            nflog_writes: Counter::default(),
             nflog_write_errors: Counter::default(),
+            alerts_snapshots: Counter::default(),
             alerts_snapshot_errors: Counter::default(),
             state_load_errors: Counter::default(),
         }
@@ -101,10 +105,16 @@ impl DispatchMetrics {
             m.notification_latency.clone(),
         );
         r.register(
+            "nflog_writes",
+            "Notification log writes to disk (each covers the deliveries logged since the last)",
+            m.nflog_writes.clone(),
+        );
+        r.register(
             "nflog_write_errors",
             "Notification log writes to disk that failed",
             m.nflog_write_errors.clone(),
         );
+        r.register("alerts_snapshots", "Alert snapshots written to disk", m.alerts_snapshots.clone());
         r.register(
             "alerts_snapshot_errors",
             "Alert snapshots to disk that failed",

@@ -101,6 +101,7 @@ impl NotificationLog {
 
     /// Logs a notification at `now_ms`; the entry expires after `expiry_ms` (when shorter than
     /// the retention). An entry from a later time is kept (as upstream, against clock steps).
+    /// Returns the log's version after the call (what must reach the disk for this entry).
     pub fn log(
         &mut self,
         receiver: &ReceiverKey,
@@ -109,10 +110,10 @@ impl NotificationLog {
         resolved: Vec<u64>,
         expiry_ms: i64,
         now_ms: i64,
-    ) {
+    ) -> u64 {
         let key = state_key(group_key, receiver);
         if self.entries.get(&key).is_some_and(|prev| prev.timestamp_ms > now_ms) {
-            return;
+            return self.version;
         }
         let lifetime =
             if expiry_ms > 0 && expiry_ms < self.retention_ms { expiry_ms } else { self.retention_ms };
@@ -128,6 +129,12 @@ impl NotificationLog {
             },
         );
         self.version += 1;
+        self.version
+    }
+
+    /// Bumped on every change.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Drops expired entries; returns how many.

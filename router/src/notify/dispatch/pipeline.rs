@@ -14,12 +14,17 @@
 //!    - **retry** with exponential backoff (from 500ms, doubling with jitter, at most 60s, or
 //!      longer when the receiver sent `Retry-After`) until the flush deadline, max(group
 //!      interval, 10s) after the flush started, as Alertmanager's context timeout; a
-//!      non-retryable error stops at once. Each attempt is also bounded by the attempt
-//!      timeout, so a receiver that never answers is retried rather than holding the flush;
+//!      non-retryable error stops at once. The deadline is the only bound the pipeline puts
+//!      on an attempt, as upstream: each integration applies its own configured timeout (a
+//!      webhook's `timeout`, email's session), so a receiver that is slow but succeeds is
+//!      not cut off and sent the same notification again;
 //!    - **set notifies**: a success writes the log entry (firing and resolved alerts, expiring
-//!      after twice the repeat interval) and, with a data directory, syncs the log to disk
-//!      before the flush completes. A failure leaves the log as it was, so the next flush
-//!      tries again.
+//!      after twice the repeat interval) and, with a data directory, waits until the log's
+//!      writer has synced it to disk before the flush completes (deliveries finishing together
+//!      share one write). When the batch carried resolved alerts, the alerts snapshot is
+//!      first brought up to the batch (so a crash cannot restore as firing an alert whose
+//!      resolved notification the log already has). A failure leaves the log as it was, so
+//!      the next flush tries again.
 //!
 //! A stage that leaves no alert ends the pipeline successfully. The flush succeeds when every
 //! integration succeeded (or had nothing to send); only then are the resolved alerts it
@@ -53,6 +58,7 @@ struct FlushContext {
     now_ms: i64,
     deadline: Instant,
     flush_timeout: Duration,
+    alerts_version: u64,
 }
 
 /// Runs the pipeline for a group's batch; `true` when it succeeded.
@@ -62,24 +68,20 @@ pub(super) async fn flush(
     id: &GroupId,
     batch: &Batch,
 ) -> bool {
-    let opts = &generation.tree.node(id.0).opts;
+    let opts = &generation.tree.node(id.route).opts;
     let now_ms = batch.now_ms;
     let flush_timeout = opts.group_interval.max(MIN_FLUSH_TIMEOUT);
     let deadline = Instant::now() + flush_timeout;
 
     // 1. Inhibition.
-    let (alerts, group_key, group_labels) = {
-        let state = inner.lock_state();
-        let alerts: Vec<Alert> = batch
+    let alerts: Vec<Alert> = {
+        let inhibitor = inner.read_inhibitor();
+        batch
             .alerts
             .iter()
-            .filter(|a| {
-                state.inhibitor.is_empty() || state.inhibitor.inhibited_by(&a.labels, now_ms).is_empty()
-            })
+            .filter(|a| inhibitor.is_empty() || inhibitor.inhibited_by(&a.labels, now_ms).is_empty())
             .cloned()
-            .collect();
-        let Some(group) = state.groups.get(id) else { return true };
-        (alerts, group.key.clone(), group.labels.clone())
+            .collect()
     };
     if alerts.is_empty() {
         return true;
@@ -102,13 +104,14 @@ pub(super) async fn flush(
     let muted = !muted_by.is_empty();
     inner.with_group(id, |g| g.muted_by = muted_by);
     if muted {
-        tracing::debug!(group = %group_key, "notifications not sent: the route is muted by a time interval");
+        tracing::debug!(group = %batch.group_key, "notifications not sent: the route is muted by a time interval");
         return true;
     }
 
     // 4. Silences.
+    let silenced = inner.silenced_by(alerts.iter().map(|a| (a.fingerprint(), &a.labels)));
     let alerts: Vec<Alert> =
-        alerts.into_iter().filter(|a| inner.silences.mutes(&a.labels).is_empty()).collect();
+        alerts.into_iter().zip(silenced).filter(|(_, by)| by.is_empty()).map(|(a, _)| a).collect();
     if alerts.is_empty() {
         return true;
     }
@@ -119,12 +122,13 @@ pub(super) async fn flush(
     };
     let ctx = Arc::new(FlushContext {
         receiver: opts.receiver.clone(),
-        group_key,
-        group_labels,
+        group_key: batch.group_key.clone(),
+        group_labels: batch.group_labels.clone(),
         repeat_interval_ms: opts.repeat_interval.as_millis() as i64,
         now_ms,
         deadline,
         flush_timeout,
+        alerts_version: batch.alerts_version,
     });
     let alerts = Arc::new(alerts);
     let mut tasks = tokio::task::JoinSet::new();
@@ -224,7 +228,12 @@ async fn notify_integration(
         }
     }
 
-    inner.lock_nflog().log(
+    if !resolved.is_empty() {
+        // The log is about to say these alerts were notified resolved: the alerts on disk
+        // must not be older than that, or a crash would restore them firing.
+        inner.sync_alerts(ctx.alerts_version).await;
+    }
+    let version = inner.lock_nflog().log(
         &key,
         &ctx.group_key,
         firing,
@@ -232,7 +241,7 @@ async fn notify_integration(
         2 * ctx.repeat_interval_ms,
         inner.clock.now_ms(),
     );
-    inner.persist_nflog().await;
+    inner.sync_nflog(version).await;
     true
 }
 
@@ -257,8 +266,7 @@ async fn deliver(
             return (attempts, Err(format!("{error} (gave up after {attempts} attempts)")));
         }
         attempts += 1;
-        let limit = (ctx.deadline - now).min(inner.attempt_timeout);
-        let outcome = tokio::time::timeout(limit, integration.notify(notification)).await;
+        let outcome = tokio::time::timeout_at(ctx.deadline, integration.notify(notification)).await;
         inner.metrics.notification_latency.get_or_create(&label).observe(now.elapsed().as_secs_f64());
         inner.metrics.notification_requests.get_or_create(&label).inc();
         let (error, retry_after) = match outcome {
@@ -273,7 +281,11 @@ async fn deliver(
                 return (attempts, Err(format!("{} (not retryable)", e.message)));
             }
             Ok(Err(e)) => (e.message, e.retry_after),
-            Err(_) => (format!("no answer within {limit:?}"), None),
+            Err(_) => {
+                inner.metrics.notification_requests_failed.get_or_create(&label).inc();
+                let error = format!("no answer before the flush deadline ({:?})", ctx.flush_timeout);
+                return (attempts, Err(format!("{error} (gave up after {attempts} attempts)")));
+            }
         };
         inner.metrics.notification_requests_failed.get_or_create(&label).inc();
         if last_error.as_deref() != Some(error.as_str()) {

@@ -7,6 +7,13 @@
 //!   re-fired alert starts a fresh range.
 //! - A new fingerprint beyond the capacity is rejected (updates of stored alerts always go
 //!   through): the store never grows past `max_alerts`.
+//! - [`AlertStore::put`] also says whether the stored alert changed in a way the alerts
+//!   snapshot on disk must follow ([`PutOutcome::Stored::persist`]): a new fingerprint, a new
+//!   start, annotations or generator URL, a change between firing and resolved, or a new end
+//!   of a resolved alert. A resend that only moves the end of a firing alert further (every
+//!   Prometheus resend does) or only stamps `updated_at` does not: the snapshot taken at the
+//!   next real change carries it anyway, and an alert restored with a stale end is kept
+//!   firing by the restart rule (see `persist.rs`) until its sender resends it.
 //! - [`AlertStore::gc`] drops resolved alerts (Alertmanager runs it every
 //!   `--alerts.gc-interval`, 30m). Aggregation groups hold their own copies until the resolved
 //!   notification went out, so collecting never loses one.
@@ -17,8 +24,13 @@ use std::collections::HashMap;
 /// What [`AlertStore::put`] did with an alert.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PutOutcome {
-    /// Stored (merged or replacing); the alert as stored.
-    Stored(Alert),
+    /// Stored (merged or replacing).
+    Stored {
+        /// The alert as stored.
+        alert: Alert,
+        /// Whether the alerts snapshot must be rewritten for it (see the module docs).
+        persist: bool,
+    },
     /// A new fingerprint while the store is full.
     Rejected,
 }
@@ -30,6 +42,16 @@ pub struct AlertStore {
     max_alerts: usize,
 }
 
+/// Whether `new` differs from `old` in what the alerts snapshot must keep (module docs).
+fn changed_for_disk(old: &Alert, new: &Alert, now_ms: i64) -> bool {
+    let resolved = new.resolved_at(now_ms);
+    old.starts_at_ms != new.starts_at_ms
+        || old.annotations != new.annotations
+        || old.generator_url != new.generator_url
+        || old.resolved_at(now_ms) != resolved
+        || (resolved && old.ends_at_ms != new.ends_at_ms)
+}
+
 impl AlertStore {
     pub fn new(max_alerts: usize) -> AlertStore {
         AlertStore { alerts: HashMap::new(), max_alerts }
@@ -38,17 +60,19 @@ impl AlertStore {
     /// Adds or updates an alert at `now_ms` (see the module docs).
     pub fn put(&mut self, alert: Alert, now_ms: i64) -> PutOutcome {
         let fp = alert.fingerprint();
-        let stored = match self.alerts.get(&fp) {
+        let (stored, persist) = match self.alerts.get(&fp) {
             Some(old) => {
                 let overlaps = (alert.ends_at_ms > old.starts_at_ms && alert.ends_at_ms < old.ends_at_ms)
                     || (alert.starts_at_ms > old.starts_at_ms && alert.starts_at_ms < old.ends_at_ms);
-                if overlaps { old.merge(&alert, now_ms) } else { alert }
+                let stored = if overlaps { old.merge(&alert, now_ms) } else { alert };
+                let persist = changed_for_disk(old, &stored, now_ms);
+                (stored, persist)
             }
             None if self.alerts.len() >= self.max_alerts => return PutOutcome::Rejected,
-            None => alert,
+            None => (alert, true),
         };
         self.alerts.insert(fp, stored.clone());
-        PutOutcome::Stored(stored)
+        PutOutcome::Stored { alert: stored, persist }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &Alert)> {
@@ -87,12 +111,17 @@ mod tests {
     #[test]
     fn merges_only_overlapping_ranges() {
         let mut store = AlertStore::new(10);
-        assert!(matches!(store.put(alert("A", 100, 1_000, 100), 100), PutOutcome::Stored(_)));
+        assert!(matches!(store.put(alert("A", 100, 1_000, 100), 100), PutOutcome::Stored { .. }));
         // Starts inside the stored range: merged, the earliest start kept.
-        let PutOutcome::Stored(merged) = store.put(alert("A", 200, 2_000, 200), 200) else { panic!() };
+        let PutOutcome::Stored { alert: merged, .. } = store.put(alert("A", 200, 2_000, 200), 200) else {
+            panic!()
+        };
         assert_eq!((merged.starts_at_ms, merged.ends_at_ms), (100, 2_000));
         // A range after the stored one: replaces it (the alert fired again).
-        let PutOutcome::Stored(fresh) = store.put(alert("A", 5_000, 6_000, 5_000), 5_000) else { panic!() };
+        let PutOutcome::Stored { alert: fresh, .. } = store.put(alert("A", 5_000, 6_000, 5_000), 5_000)
+        else {
+            panic!()
+        };
         assert_eq!((fresh.starts_at_ms, fresh.ends_at_ms), (5_000, 6_000));
         assert_eq!(store.len(), 1);
     }
@@ -100,10 +129,33 @@ mod tests {
     #[test]
     fn capacity_rejects_new_fingerprints_only() {
         let mut store = AlertStore::new(1);
-        assert!(matches!(store.put(alert("A", 1, 10, 1), 1), PutOutcome::Stored(_)));
+        assert!(matches!(store.put(alert("A", 1, 10, 1), 1), PutOutcome::Stored { .. }));
         assert_eq!(store.put(alert("B", 1, 10, 1), 1), PutOutcome::Rejected);
-        assert!(matches!(store.put(alert("A", 2, 20, 2), 2), PutOutcome::Stored(_)));
+        assert!(matches!(store.put(alert("A", 2, 20, 2), 2), PutOutcome::Stored { .. }));
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn only_changes_the_snapshot_must_follow_are_persisted() {
+        let mut store = AlertStore::new(10);
+        let persist = |outcome: PutOutcome| match outcome {
+            PutOutcome::Stored { persist, .. } => persist,
+            PutOutcome::Rejected => panic!("rejected"),
+        };
+        assert!(persist(store.put(alert("A", 100, 1_000, 100), 100)), "new fingerprint");
+        // A resend moving the end of the firing alert: not persisted.
+        assert!(!persist(store.put(alert("A", 100, 1_100, 150), 150)));
+        assert!(!persist(store.put(alert("A", 100, 1_100, 160), 160)), "only updated_at");
+        let mut annotated = alert("A", 100, 1_200, 170);
+        annotated.annotations = Labels::from_pairs([("summary", "now with text")]);
+        assert!(persist(store.put(annotated.clone(), 170)), "annotations changed");
+        annotated.updated_at_ms = 180;
+        annotated.ends_at_ms = 180;
+        assert!(persist(store.put(annotated.clone(), 180)), "resolved");
+        // A resolved alert's end moving (a later explicit resolve time) is persisted.
+        annotated.updated_at_ms = 190;
+        annotated.ends_at_ms = 185;
+        assert!(persist(store.put(annotated, 190)));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! an error), authentication when `auth_username` is set and the server advertises `AUTH`
 //! (PLAIN, with `auth_identity` as the authorisation identity, or LOGIN), `MAIL FROM` the one
 //! address of the rendered `from`, `RCPT TO` each address of the rendered `to`, and the
-//! message. `auth_password_file` is read at every send and trimmed, as upstream. CRAM-MD5
+//! message. `auth_password_file` is read at every send and trimmed; a file that cannot be
+//! read fails the attempt as retryable (both as upstream). CRAM-MD5
 //! (`auth_secret`) is not available in `lettre`: a config that can only authenticate with it
 //! fails to build, with a message saying so.
 //!
@@ -27,6 +28,12 @@
 //! Header order is sorted by name (upstream's follows Go's map iteration, i.e. is random).
 //! The whole message is ASCII, so no `8BITMIME` is needed.
 //!
+//! Timeouts: connecting to the smarthost is bounded by [`CONNECT_TIMEOUT`] (30 s; `lettre`
+//! applies it to the TCP connect only), so an unreachable smarthost fails the attempt and the
+//! pipeline retries it within the flush deadline. The SMTP session itself has no bound of its
+//! own: like every integration without a `timeout` setting (email has none), it is bounded by
+//! the dispatcher's flush deadline only, as in Alertmanager (see [`receivers`](super)).
+//!
 //! Failures: connection errors, TLS errors, timeouts and transient (4xx) SMTP replies are
 //! retryable; permanent (5xx) replies, template errors and bad addresses are not. Upstream
 //! retries every SMTP reply; the split here is the brief's (a 550 will not get better).
@@ -34,6 +41,7 @@
 #[cfg(test)]
 mod tests;
 
+use super::secret::Secret;
 use super::{BuildContext, Integration, NotifyError, NotifyFuture};
 use crate::notify::alert::Notification;
 use crate::notify::template::{TemplateData, Templates};
@@ -50,7 +58,6 @@ use lettre::transport::smtp::extension::{ClientId, Extension};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,30 +66,9 @@ pub const DEFAULT_SUBJECT: &str = r#"{{ template "email.default.subject" . }}"#;
 /// Alertmanager's default HTML body.
 pub const DEFAULT_HTML: &str = r#"{{ template "email.default.html" . }}"#;
 
-/// Bound on connecting to the smarthost.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bound on a whole SMTP session (Alertmanager relies on the pipeline's deadline alone).
-const SESSION_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A secret inline or in a file read at send time.
-#[derive(Debug, Clone)]
-enum Secret {
-    Inline(String),
-    /// Read at every send, trimmed (Alertmanager's `getPassword`).
-    File(PathBuf),
-}
-
-impl Secret {
-    async fn read(&self) -> Result<String, String> {
-        match self {
-            Secret::Inline(s) => Ok(s.clone()),
-            Secret::File(path) => tokio::fs::read_to_string(path)
-                .await
-                .map(|s| s.trim().to_string())
-                .map_err(|e| format!("could not read {}: {e}", path.display())),
-        }
-    }
-}
+/// Bound on establishing the TCP connection to the smarthost (the only timeout email adds;
+/// see the module docs).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 struct SmtpAuth {
@@ -146,11 +132,12 @@ impl EmailIntegration {
         let auth = match cfg.auth_username.as_deref().filter(|u| !u.is_empty()) {
             None => None,
             Some(username) => {
-                let password = match (&cfg.auth_password, &cfg.auth_password_file) {
-                    (Some(p), _) if !p.is_empty() => Some(Secret::Inline(p.clone())),
-                    (_, Some(f)) if !f.is_empty() => Some(Secret::File(join_dir(base_dir, f).into())),
-                    _ => None,
-                };
+                let password = Secret::from_config(
+                    "auth_password",
+                    cfg.auth_password.as_deref(),
+                    cfg.auth_password_file.as_deref(),
+                    base_dir,
+                );
                 let has_secret = cfg.auth_secret.as_deref().is_some_and(|s| !s.is_empty())
                     || cfg.auth_secret_file.as_deref().is_some_and(|s| !s.is_empty());
                 match password {
@@ -217,26 +204,29 @@ impl EmailIntegration {
         let data = TemplateData::new(notification);
         let text = |what: &str, template: &str| -> Result<String, NotifyError> {
             render_text(&self.templates, template, &data)
-                .map_err(|e| permanent(format!("execute {what} template: {e}")))
+                .map_err(|e| NotifyError::permanent(format!("execute {what} template: {e}")))
         };
         let from = text("'from'", &self.from)?;
         let to = text("'to'", &self.to)?;
         let from: Vec<_> = from
             .parse::<Mailboxes>()
-            .map_err(|e| permanent(format!("parse 'from' addresses {from:?}: {e}")))?
+            .map_err(|e| NotifyError::permanent(format!("parse 'from' addresses {from:?}: {e}")))?
             .into_iter()
             .collect();
         let [from] = from.as_slice() else {
-            return Err(permanent(format!("must be exactly one 'from' address (got: {})", from.len())));
+            return Err(NotifyError::permanent(format!(
+                "must be exactly one 'from' address (got: {})",
+                from.len()
+            )));
         };
         let to: Vec<_> = to
             .parse::<Mailboxes>()
-            .map_err(|e| permanent(format!("parse 'to' addresses {to:?}: {e}")))?
+            .map_err(|e| NotifyError::permanent(format!("parse 'to' addresses {to:?}: {e}")))?
             .into_iter()
             .map(|m| m.email)
             .collect();
         let envelope = Envelope::new(Some(from.email.clone()), to)
-            .map_err(|e| permanent(format!("invalid envelope: {e}")))?;
+            .map_err(|e| NotifyError::permanent(format!("invalid envelope: {e}")))?;
 
         let mut message = String::new();
         for (name, template) in &self.headers {
@@ -273,7 +263,7 @@ impl EmailIntegration {
         }
         if let Some(template) = &self.html {
             let body = render_html(&self.templates, template, &data)
-                .map_err(|e| permanent(format!("execute html template: {e}")))?;
+                .map_err(|e| NotifyError::permanent(format!("execute html template: {e}")))?;
             part(&mut message, "text/html; charset=UTF-8", &body);
         }
         let _ = write!(message, "\r\n--{boundary}--\r\n");
@@ -282,10 +272,7 @@ impl EmailIntegration {
 
     async fn send(&self, notification: &Notification) -> Result<(), NotifyError> {
         let email = self.render(notification)?;
-        match tokio::time::timeout(SESSION_TIMEOUT, self.transact(&email)).await {
-            Ok(result) => result,
-            Err(_) => Err(retryable(format!("SMTP session with {:?} timed out", self.smarthost))),
-        }
+        self.transact(&email).await
     }
 
     /// One SMTP session delivering `email`.
@@ -321,13 +308,13 @@ impl EmailIntegration {
     ) -> Result<(), NotifyError> {
         if self.require_tls && !self.implicit_tls {
             if !conn.server_info().supports_feature(Extension::StartTls) {
-                return Err(retryable(format!(
+                return Err(NotifyError::retryable(format!(
                     "'require_tls' is true (default) but {:?} does not advertise the STARTTLS extension",
                     self.smarthost
                 )));
             }
             let Some(tls) = self.tls.clone() else {
-                return Err(permanent("TLS parameters missing".to_string()));
+                return Err(NotifyError::permanent("TLS parameters missing".to_string()));
             };
             conn.starttls(tls, hello).await.map_err(|e| smtp_error("send STARTTLS command", &e))?;
         }
@@ -348,9 +335,9 @@ impl EmailIntegration {
         let Some(mechanism) = info.get_auth_mechanism(&[Mechanism::Plain, Mechanism::Login]) else {
             return Ok(());
         };
-        let password = auth.password.read().await.map_err(retryable)?;
+        let password = auth.password.read().await.map_err(|e| NotifyError::retryable(e.to_string()))?;
         if password.is_empty() {
-            return Err(retryable(format!("missing password for {mechanism} auth mechanism")));
+            return Err(NotifyError::retryable(format!("missing password for {mechanism} auth mechanism")));
         }
         if mechanism == Mechanism::Plain && !auth.identity.is_empty() {
             // `lettre`'s PLAIN has no authorisation identity; send the initial response here.
@@ -380,14 +367,6 @@ impl Integration for EmailIntegration {
     fn notify<'a>(&'a self, notification: &'a Notification) -> NotifyFuture<'a> {
         Box::pin(self.send(notification))
     }
-}
-
-fn permanent(message: String) -> NotifyError {
-    NotifyError { message, retryable: false, retry_after: None }
-}
-
-fn retryable(message: String) -> NotifyError {
-    NotifyError { message, retryable: true, retry_after: None }
 }
 
 /// Permanent (5xx) replies and client-side refusals are final; everything else (4xx replies,

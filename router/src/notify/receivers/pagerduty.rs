@@ -1,7 +1,10 @@
-//! PagerDuty (Alertmanager's `notify/pagerduty`): Events API v2, and v1 for entries that set
-//! only a `service_key`.
+//! PagerDuty (Alertmanager's `notify/pagerduty`): Events API v1 for entries with a service
+//! key, v2 for the others.
 //!
-//! Events API v2 (`routing_key` or `routing_key_file`): one POST to `url` (the global
+//! As upstream, an entry with a `service_key` (or `service_key_file`) uses v1 even when it
+//! also has a routing key; otherwise `routing_key`/`routing_key_file` selects v2.
+//!
+//! Events API v2: one POST to `url` (the global
 //! `pagerduty_url`, `https://events.pagerduty.com/v2/enqueue`, by default) per notification:
 //!
 //! - `dedup_key` is the hex SHA-256 of the group key, so PagerDuty keeps one incident per
@@ -21,19 +24,17 @@
 //! - A body over 512,000 bytes has its custom details replaced by an error note (with a
 //!   warning), as upstream.
 //!
-//! Events API v1 (only `service_key`/`service_key_file`): `service_key`, `incident_key` (the
-//! same hash), `event_type`, `description`, `details`, and `client`/`client_url` when
-//! triggering, posted to PagerDuty's v1 endpoint (or to `url` when it is not the default v2
-//! one); 403 is retryable there, as upstream.
+//! Events API v1: `service_key`, `incident_key` (the same hash), `event_type`,
+//! `description`, `details`, and `client`/`client_url` when triggering, posted to
+//! PagerDuty's v1 endpoint (upstream always posts there; here a `url` that is not the default
+//! v2 one is used instead, which lets a proxy or a test server receive v1 events); 403 is
+//! retryable there, as upstream.
 //!
-//! Responses: 2xx delivered; 429 and 5xx retried (honouring `Retry-After`); other statuses
-//! final, with PagerDuty's `message: errors` for a 400 and the body otherwise. `timeout`
-//! bounds each request ([`json_post::DEFAULT_REQUEST_TIMEOUT`] without one).
+//! Responses (`http`): 2xx delivered; 429 and 5xx retried (honouring
+//! `Retry-After`; upstream does not retry a 429 from v1); other statuses final, with
+//! PagerDuty's `message: errors` for a 400 and the start of the body otherwise. `timeout`
+//! bounds each request when set (otherwise the dispatcher's deadline alone does).
 
-pub(crate) mod json_post;
-
-#[cfg(test)]
-pub(crate) mod test_server;
 #[cfg(test)]
 mod tests;
 
@@ -43,12 +44,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{BuildContext, Integration, NotifyError, NotifyFuture};
+use super::http::{self, Auth, HttpSender, Reply, go_json};
+use super::secret::Secret;
+use super::{BuildContext, Integration, NotifyError, NotifyFuture, truncate_runes};
 use crate::notify::alert::Notification;
 use crate::notify::template::{TemplateData, Templates};
 use crate::route::config::{PagerdutyConfig, PagerdutyImage, PagerdutyLink};
-use harrier_telemetry::http_client::HttpClientConfig;
-use json_post::{Secret, permanent};
+use crate::template::gofmt::quote;
 
 /// PagerDuty's limit on an event's size.
 pub const MAX_EVENT_BYTES: usize = 512_000;
@@ -95,8 +97,7 @@ pub struct PagerdutyIntegration {
     links: Vec<PagerdutyLink>,
     send_resolved: bool,
     templates: Arc<Templates>,
-    http_config: HttpClientConfig,
-    client: reqwest::Client,
+    http: HttpSender,
 }
 
 #[derive(Serialize)]
@@ -180,14 +181,22 @@ fn metric_bytes(mut n: usize) -> String {
 impl PagerdutyIntegration {
     pub fn new(cfg: &PagerdutyConfig, ctx: &BuildContext) -> Result<Self, String> {
         let base_dir = ctx.base_dir.as_deref();
-        let routing =
-            Secret::from_config(cfg.routing_key.as_deref(), cfg.routing_key_file.as_deref(), base_dir);
-        let service =
-            Secret::from_config(cfg.service_key.as_deref(), cfg.service_key_file.as_deref(), base_dir);
+        let service = Secret::from_config(
+            "service_key",
+            cfg.service_key.as_deref(),
+            cfg.service_key_file.as_deref(),
+            base_dir,
+        );
+        let routing = Secret::from_config(
+            "routing_key",
+            cfg.routing_key.as_deref(),
+            cfg.routing_key_file.as_deref(),
+            base_dir,
+        );
         let configured_url = cfg.url.clone().unwrap_or_else(|| ctx.global.pagerduty_url.clone());
-        let (api, key, url) = match (routing, service) {
-            (Some(key), _) => (Api::V2, key, configured_url),
-            (None, Some(key)) => {
+        // The service key first: upstream picks v1 whenever one is configured.
+        let (api, key, url) = match (service, routing) {
+            (Some(key), _) => {
                 let url = if configured_url == EVENTS_V2_DEFAULT_URL {
                     EVENTS_V1_URL.to_string()
                 } else {
@@ -195,6 +204,7 @@ impl PagerdutyIntegration {
                 };
                 (Api::V1, key, url)
             }
+            (None, Some(key)) => (Api::V2, key, configured_url),
             (None, None) => return Err("missing service or routing key in PagerDuty config".into()),
         };
         reqwest::Url::parse(&url).map_err(|e| format!("invalid url {url:?}: {e}"))?;
@@ -202,7 +212,7 @@ impl PagerdutyIntegration {
         for (k, v) in DEFAULT_DETAILS {
             details.entry(k.to_string()).or_insert_with(|| v.to_string());
         }
-        let (http_config, client) = json_post::http_client(cfg.http_config.as_ref(), cfg.timeout, ctx)?;
+        let http = HttpSender::new(cfg.http_config.as_ref(), cfg.timeout, ctx)?;
         let or = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_string());
         Ok(PagerdutyIntegration {
             api,
@@ -225,8 +235,7 @@ impl PagerdutyIntegration {
             links: cfg.links.clone(),
             send_resolved: cfg.send_resolved,
             templates: ctx.templates.clone(),
-            http_config,
-            client,
+            http,
         })
     }
 
@@ -236,22 +245,23 @@ impl PagerdutyIntegration {
         let resolved = n.status() == "resolved";
         let mut details = BTreeMap::new();
         for (k, v) in &self.details {
-            let detail = self
-                .templates
-                .render(v, &data)
-                .map_err(|e| permanent(format!("{}: failed to template {}: {e}", quote(k), quote(v))))?;
+            let detail = self.templates.render(v, &data).map_err(|e| {
+                NotifyError::permanent(format!("{}: failed to template {}: {e}", quote(k), quote(v)))
+            })?;
             details.insert(k.clone(), detail);
         }
         let version = if self.api == Api::V1 { "v1" } else { "v2" };
-        let tmpl_err = |e: String| permanent(format!("failed to template PagerDuty {version} message: {e}"));
+        let tmpl_err = |e: String| {
+            NotifyError::permanent(format!("failed to template PagerDuty {version} message: {e}"))
+        };
         let tmpl = |text: &str| self.templates.render(text, &data).map_err(tmpl_err);
-        let (summary, truncated) = json_post::truncate_runes(&tmpl(&self.description)?, MAX_SUMMARY_RUNES);
+        let (summary, truncated) = truncate_runes(&tmpl(&self.description)?, MAX_SUMMARY_RUNES);
         if truncated {
             tracing::warn!(key = %n.group_key, max_runes = MAX_SUMMARY_RUNES, "Truncated summary");
         }
         let key = match &self.key {
             Secret::Inline(k) => tmpl(k)?,
-            file => file.read(if self.api == Api::V1 { "service_key" } else { "routing_key" }).await?,
+            file => file.read().await.map_err(|e| NotifyError::permanent(e.to_string()))?,
         };
         let hash = group_key_hash(&n.group_key);
         let mut msg = match self.api {
@@ -272,7 +282,7 @@ impl PagerdutyIntegration {
                 }
                 let source = self.source.as_deref().unwrap_or(&self.client_name);
                 if key.is_empty() {
-                    return Err(permanent("routing key cannot be empty"));
+                    return Err(NotifyError::permanent("routing key cannot be empty"));
                 }
                 Message {
                     routing_key: key,
@@ -300,7 +310,7 @@ impl PagerdutyIntegration {
             }
             Api::V1 => {
                 if key.is_empty() {
-                    return Err(permanent("service key cannot be empty"));
+                    return Err(NotifyError::permanent("service key cannot be empty"));
                 }
                 let (client, client_url) = if resolved {
                     (String::new(), String::new())
@@ -325,7 +335,7 @@ impl PagerdutyIntegration {
             }
         };
         let encode = |m: &Message| {
-            json_post::go_json(m).map_err(|e| permanent(format!("failed to encode PagerDuty message: {e}")))
+            go_json(m).map_err(|e| NotifyError::permanent(format!("failed to encode PagerDuty message: {e}")))
         };
         let body = encode(&msg)?;
         if body.len() <= MAX_EVENT_BYTES {
@@ -353,21 +363,16 @@ impl PagerdutyIntegration {
 
     async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
         let body = self.message(n).await?;
-        let response = json_post::post(&self.client, &self.http_config, &self.url, body, None).await?;
-        let status = response.status().as_u16();
-        if status / 100 == 2 {
-            return Ok(());
-        }
-        let retry_after = json_post::retry_after(&response);
-        let body = response.bytes().await.unwrap_or_default();
-        let retry_codes: &[u16] = if self.api == Api::V1 { &[403] } else { &[429] };
-        Err(json_post::status_error(status, retry_codes, &error_details(status, &body), retry_after))
+        let reply =
+            self.http.post(&self.url, http::JSON, body, Auth::HttpConfig, http::SMALL_BODY_LIMIT).await?;
+        let retry_codes: &[u16] = if self.api == Api::V1 { &[403] } else { &[] };
+        reply.check(retry_codes, &error_details(&reply))
     }
 }
 
 /// What an error response says: PagerDuty's `message: error,error` for a 400 (upstream's
 /// `errDetails`), else the start of the body.
-fn error_details(status: u16, body: &[u8]) -> String {
+fn error_details(reply: &Reply) -> String {
     #[derive(serde::Deserialize)]
     struct Response {
         #[serde(default)]
@@ -375,17 +380,12 @@ fn error_details(status: u16, body: &[u8]) -> String {
         #[serde(default)]
         errors: Vec<String>,
     }
-    if status == 400
-        && let Ok(r) = serde_json::from_slice::<Response>(body)
+    if reply.status == 400
+        && let Ok(r) = serde_json::from_slice::<Response>(&reply.body)
     {
         return format!("{}: {}", r.message, r.errors.join(","));
     }
-    json_post::body_snippet(body)
-}
-
-/// Go's `%q`.
-fn quote(s: &str) -> String {
-    crate::template::gofmt::quote(s)
+    reply.snippet()
 }
 
 impl Integration for PagerdutyIntegration {

@@ -18,9 +18,11 @@
 //! `username`, `icon_emoji`, `icon_url`, `link_names`. Every text setting is a template, with
 //! Alertmanager's `slack.default.*` defaults; a template error fails without retry.
 //!
-//! Responses: 2xx as above; 5xx and (unlike Alertmanager, which drops it) 429 are retried,
-//! honouring `Retry-After`; other statuses are final with the body in the message. Errors
-//! name the channel, as upstream. `timeout` bounds each request.
+//! Responses (`http`): 2xx as above (a Web API answer is read up to
+//! [`MAX_ANSWER_BYTES`]); 5xx and (unlike Alertmanager, which drops it) 429 are retried,
+//! honouring `Retry-After`; other statuses are final with the start of the body in the
+//! message. Errors name the channel, as upstream. `timeout` bounds each request when set
+//! (otherwise the dispatcher's deadline alone does).
 //!
 //! Not done: `update_message` (editing the previous message of a group needs a store of
 //! message timestamps; a new message is posted each time, with a warning at build), and
@@ -33,15 +35,19 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::pagerduty::json_post::{self, Secret, permanent};
-use super::{BuildContext, Integration, NotifyError, NotifyFuture};
+use super::http::{self, Auth, HttpSender, Reply, go_json};
+use super::secret::{Secret, SecretReadError};
+use super::{BuildContext, Integration, NotifyError, NotifyFuture, truncate_runes};
 use crate::notify::alert::Notification;
 use crate::notify::template::{TemplateData, Templates};
 use crate::route::config::{SlackAction, SlackConfig, SlackField};
-use harrier_telemetry::http_client::HttpClientConfig;
+use crate::template::gofmt::quote;
 
 /// Slack's limit on an attachment title, in characters.
 pub const MAX_TITLE_RUNES: usize = 1024;
+/// How much of a 2xx answer is read. Incoming webhooks answer `ok`; `chat.postMessage`
+/// echoes the message, which Slack caps well below this.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 /// The Web API method app tokens post to by default.
 pub const DEFAULT_APP_URL: &str = "https://slack.com/api/chat.postMessage";
 
@@ -65,8 +71,7 @@ pub struct SlackIntegration {
     endpoint: Endpoint,
     cfg: SlackConfig,
     templates: Arc<Templates>,
-    http_config: HttpClientConfig,
-    client: reqwest::Client,
+    http: HttpSender,
 }
 
 #[derive(Serialize)]
@@ -154,7 +159,12 @@ struct Message {
 impl SlackIntegration {
     pub fn new(cfg: &SlackConfig, ctx: &BuildContext) -> Result<Self, String> {
         let base_dir = ctx.base_dir.as_deref();
-        let token = Secret::from_config(cfg.app_token.as_deref(), cfg.app_token_file.as_deref(), base_dir);
+        let token = Secret::from_config(
+            "app_token",
+            cfg.app_token.as_deref(),
+            cfg.app_token_file.as_deref(),
+            base_dir,
+        );
         let endpoint = match token {
             Some(token) => {
                 if cfg.http_config.as_ref().is_some_and(|h| h.authorization.is_some()) {
@@ -170,7 +180,12 @@ impl SlackIntegration {
                 Endpoint::App { url, token }
             }
             None => {
-                match Secret::from_config(cfg.api_url.as_deref(), cfg.api_url_file.as_deref(), base_dir) {
+                match Secret::from_config(
+                    "api_url",
+                    cfg.api_url.as_deref(),
+                    cfg.api_url_file.as_deref(),
+                    base_dir,
+                ) {
                     Some(Secret::Inline(url)) => {
                         reqwest::Url::parse(&url).map_err(|e| format!("invalid api_url: {e}"))?;
                         Endpoint::Webhook(Secret::Inline(url))
@@ -187,27 +202,21 @@ impl SlackIntegration {
                 "slack_configs: update_message is not supported yet; each notification posts a new message"
             );
         }
-        let (http_config, client) = json_post::http_client(cfg.http_config.as_ref(), cfg.timeout, ctx)?;
-        Ok(SlackIntegration {
-            endpoint,
-            cfg: cfg.clone(),
-            templates: ctx.templates.clone(),
-            http_config,
-            client,
-        })
+        let http = HttpSender::new(cfg.http_config.as_ref(), cfg.timeout, ctx)?;
+        Ok(SlackIntegration { endpoint, cfg: cfg.clone(), templates: ctx.templates.clone(), http })
     }
 
     /// The request body for `n` and its channel.
     fn message(&self, n: &Notification) -> Result<(String, String), NotifyError> {
         let data = TemplateData::new(n);
         let c = &self.cfg;
-        let tmpl = |text: &str| self.templates.render(text, &data).map_err(permanent);
+        let tmpl = |text: &str| self.templates.render(text, &data).map_err(NotifyError::permanent);
         let or_default = |v: &Option<String>, name: &str| match v {
             Some(v) => tmpl(v),
             None => tmpl(&default_template(name)),
         };
         let channel = tmpl(c.channel.as_deref().unwrap_or_default())?;
-        let (title, truncated) = json_post::truncate_runes(&or_default(&c.title, "title")?, MAX_TITLE_RUNES);
+        let (title, truncated) = truncate_runes(&or_default(&c.title, "title")?, MAX_TITLE_RUNES);
         if truncated {
             tracing::warn!(key = %n.group_key, max_runes = MAX_TITLE_RUNES, "Truncated title");
         }
@@ -274,8 +283,8 @@ impl SlackIntegration {
             link_names: c.link_names,
             attachments: vec![attachment],
         };
-        let body = json_post::go_json(&message)
-            .map_err(|e| permanent(format!("failed to encode Slack message: {e}")))?;
+        let body = go_json(&message)
+            .map_err(|e| NotifyError::permanent(format!("failed to encode Slack message: {e}")))?;
         Ok((body, channel))
     }
 
@@ -285,35 +294,29 @@ impl SlackIntegration {
             message: format!("channel {}: {}", quote(&channel), e.message),
             ..e
         };
-        let response = match &self.endpoint {
+        let read_error = |e: SecretReadError| NotifyError::permanent(e.to_string());
+        // As upstream, an error without an answer does not name the channel.
+        let reply = match &self.endpoint {
             Endpoint::Webhook(url) => {
-                let url = url.read("api_url").await?;
-                json_post::post(&self.client, &self.http_config, &url, body, None).await?
+                let url = url.read().await.map_err(read_error)?;
+                self.http.post(&url, http::JSON, body, Auth::HttpConfig, MAX_ANSWER_BYTES).await?
             }
             Endpoint::App { url, token } => {
-                let token = token.read("app_token").await?;
-                json_post::post(&self.client, &self.http_config, url, body, Some(&token)).await?
+                let token = token.read().await.map_err(read_error)?;
+                self.http.post(url, http::JSON, body, Auth::Bearer(&token), MAX_ANSWER_BYTES).await?
             }
         };
-        let status = response.status().as_u16();
-        let json = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        let retry_after = json_post::retry_after(&response);
-        let body = response.bytes().await.unwrap_or_default();
-        if status / 100 != 2 {
-            return Err(in_channel(json_post::status_error(
-                status,
-                &[429],
-                &json_post::body_snippet(&body),
-                retry_after,
-            )));
-        }
-        let checked = if json { check_json_response(&body) } else { check_text_response(&body) };
-        checked.map_err(in_channel)
+        check_reply(&reply).map_err(in_channel)
     }
+}
+
+/// A 2xx answer is checked by its content type; other statuses are classified as usual.
+fn check_reply(reply: &Reply) -> Result<(), NotifyError> {
+    reply.check(&[], &reply.snippet())?;
+    if let Some(e) = &reply.read_error {
+        return Err(NotifyError::retryable(e.clone()));
+    }
+    if reply.is_json() { check_json_response(&reply.body) } else { check_text_response(&reply.body) }
 }
 
 /// An incoming webhook's answer: `ok`, or the error as text.
@@ -321,7 +324,10 @@ fn check_text_response(body: &[u8]) -> Result<(), NotifyError> {
     if body == b"ok" {
         return Ok(());
     }
-    Err(permanent(format!("received an error response from Slack: {}", String::from_utf8_lossy(body))))
+    Err(NotifyError::permanent(format!(
+        "received an error response from Slack: {}",
+        String::from_utf8_lossy(&body[..body.len().min(http::BODY_SNIPPET_BYTES)])
+    )))
 }
 
 /// A Web API answer: `{"ok": true}`, or `{"ok": false, "error": ...}` (final); a body that
@@ -336,20 +342,12 @@ fn check_json_response(body: &[u8]) -> Result<(), NotifyError> {
     }
     match serde_json::from_slice::<Response>(body) {
         Ok(r) if r.ok => Ok(()),
-        Ok(r) => Err(permanent(format!("error response from Slack: {}", r.error))),
-        Err(e) => Err(NotifyError {
-            message: format!(
-                "could not unmarshal JSON response {}: {e}",
-                quote(&String::from_utf8_lossy(body))
-            ),
-            retryable: true,
-            retry_after: None,
-        }),
+        Ok(r) => Err(NotifyError::permanent(format!("error response from Slack: {}", r.error))),
+        Err(e) => Err(NotifyError::retryable(format!(
+            "could not unmarshal JSON response {}: {e}",
+            quote(&String::from_utf8_lossy(&body[..body.len().min(http::BODY_SNIPPET_BYTES)]))
+        ))),
     }
-}
-
-fn quote(s: &str) -> String {
-    crate::template::gofmt::quote(s)
 }
 
 impl Integration for SlackIntegration {

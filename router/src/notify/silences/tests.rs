@@ -1,5 +1,6 @@
 use super::*;
 use crate::route::matchers::parse_matchers;
+use std::sync::Arc;
 use std::time::Duration;
 
 const T0: i64 = 1_700_000_000_000;
@@ -98,8 +99,7 @@ async fn states_follow_the_clock_and_version_moves_with_them() {
     assert!(v1 > v0);
     let l = labels(&[("a", "b")]);
     assert_eq!(s.get(&id).unwrap().1, SilenceState::Pending);
-    assert!(s.mutes(&l).is_empty());
-    assert_eq!(s.pending_for(&l), vec![id.clone()]);
+    assert!(s.mutes(&l).is_empty(), "a pending silence mutes nothing");
     assert_eq!(s.version(), v1, "no change, no transition");
 
     advance_ms(HOUR).await;
@@ -300,6 +300,162 @@ async fn run_gc_collects_periodically_until_shutdown() {
     assert!(s.get(&id).is_none(), "collected by the maintenance task");
     shutdown.cancel();
     task.await.unwrap();
+}
+
+/// Garbage collection writes the file; it must not block the runtime while it does. The
+/// temporary file is made a FIFO, so the write blocks in `open` until a reader comes: the
+/// runtime (one thread) has to keep running meanwhile. (Were the write done on the runtime,
+/// the reader, which drains every write after a timeout, lets the test run on to fail.)
+#[cfg(unix)]
+#[tokio::test]
+async fn run_gc_writes_on_the_blocking_pool() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(Silences::open(Some(dir.path()), Clock::system(), Duration::from_millis(1)).unwrap());
+    let id = s.set(silence("a=\"b\"", 0, Clock::system().now_ms() + 1)).unwrap();
+    let fifo = dir.path().join("silences.json.tmp");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+
+    // The reader starts when told (or after a while), then passes on every write until
+    // stopped (a write with the stop flag set).
+    let (go, wait) = mpsc::channel::<()>();
+    let (sink, writes) = mpsc::channel::<Vec<u8>>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let (fifo, stop) = (fifo.clone(), Arc::clone(&stop));
+        move || {
+            let _ = wait.recv_timeout(Duration::from_secs(5));
+            loop {
+                let bytes = std::fs::read(&fifo).unwrap();
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let _ = sink.send(bytes);
+            }
+        }
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(Arc::clone(&s).run_gc(Duration::from_millis(10), shutdown.clone()));
+
+    let started = std::time::Instant::now();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the runtime stalled for {:?} while the collection was writing",
+        started.elapsed()
+    );
+    assert!(s.get(&id).is_some(), "the collection is still stuck in its write");
+    // Stop first, so that no second collection runs (the FIFO makes the write fail at its
+    // fsync, so the silence would be collected again).
+    shutdown.cancel();
+    go.send(()).unwrap();
+    let written = tokio::task::spawn_blocking(move || writes.recv_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&written).contains(r#""silences":[]"#), "the collection's write");
+    task.await.unwrap();
+    // Release the reader from its next open.
+    stop.store(true, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+        reader.join().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_refuses_new_silences_beyond_max_non_expired() {
+    assert_eq!(store(Clock::starting_at(T0)).max_silences, DEFAULT_MAX_SILENCES);
+    assert_eq!(DEFAULT_MAX_SILENCES, 10_000);
+
+    let s = store(Clock::starting_at(T0)).with_max_silences(2);
+    let a = s.set(silence("a=\"1\"", T0, T0 + HOUR)).unwrap();
+    let pending = s.set(silence("a=\"2\"", T0 + HOUR, T0 + 2 * HOUR)).unwrap();
+    let err = s.set(silence("a=\"3\"", T0, T0 + HOUR)).unwrap_err();
+    assert!(matches!(err, SilenceError::TooMany { count: 2, max: 2 }), "{err:?}");
+    assert_eq!(err.to_string(), "exceeded maximum number of silences: 2 (limit: 2)");
+    assert_eq!((s.list().len(), s.refused()), (2, 1));
+
+    // Updates never hit the limit: in place, or replacing a live silence (which expires).
+    let (mut sil, _) = s.get(&a).unwrap();
+    sil.comment = "longer".into();
+    assert_eq!(s.set(sil).unwrap(), a);
+    advance_ms(1_000).await;
+    let (mut sil, _) = s.get(&a).unwrap();
+    sil.matchers = parse_matchers("a=\"4\"").unwrap();
+    let replaced = s.set(sil).unwrap();
+    assert_ne!(replaced, a);
+    assert_eq!(s.get(&a).unwrap().1, SilenceState::Expired);
+    assert_eq!(s.refused(), 1);
+
+    // Expired silences do not count...
+    s.expire(&pending).unwrap();
+    let b = s.set(silence("a=\"5\"", T0, T0 + HOUR)).unwrap();
+    // ...but re-opening one adds a live silence.
+    let (mut old, _) = s.get(&pending).unwrap();
+    old.ends_at_ms = T0 + 5 * HOUR;
+    assert!(matches!(s.set(old), Err(SilenceError::TooMany { count: 2, max: 2 })));
+    assert_eq!(s.refused(), 2);
+    assert_eq!(s.count_by_state(), (2, 0, 2), "{replaced} and {b} active");
+
+    let unlimited = store(Clock::starting_at(T0)).with_max_silences(0);
+    for i in 0..3 {
+        unlimited.set(silence(&format!("a=\"{i}\""), T0, T0 + HOUR)).unwrap();
+    }
+    assert_eq!(unlimited.list().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_export_states_corrupt_files_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(SILENCES_FILE), b"not a silences file").unwrap();
+    let s = Arc::new(
+        Silences::open(Some(dir.path()), Clock::starting_at(T0), RETENTION).unwrap().with_max_silences(2),
+    );
+    let mut registry = Registry::default();
+    s.register_metrics(&mut registry);
+    s.set(silence("a=\"1\"", T0, T0 + 3 * HOUR)).unwrap();
+    let expired = s.set(silence("a=\"2\"", T0, T0 + HOUR)).unwrap();
+    s.expire(&expired).unwrap();
+    s.set(silence("a=\"3\"", T0 + HOUR, T0 + 2 * HOUR)).unwrap();
+    assert!(s.set(silence("a=\"4\"", T0, T0 + HOUR)).is_err());
+
+    let text = || {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    };
+    let out = text();
+    for line in [
+        "# TYPE harrier_router_alertmanager_silences gauge",
+        "harrier_router_alertmanager_silences{state=\"active\"} 1",
+        "harrier_router_alertmanager_silences{state=\"pending\"} 1",
+        "harrier_router_alertmanager_silences{state=\"expired\"} 1",
+        "# TYPE harrier_router_alertmanager_silence_files_corrupt counter",
+        "harrier_router_alertmanager_silence_files_corrupt_total 1",
+        "harrier_router_alertmanager_silences_refused_total 1",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line} missing from\n{out}");
+    }
+    // Read at each scrape: the pending one becomes active.
+    advance_ms(HOUR).await;
+    let later = text();
+    assert!(
+        later.lines().any(|l| l == "harrier_router_alertmanager_silences{state=\"active\"} 2"),
+        "{later}"
+    );
+    assert!(
+        later.lines().any(|l| l == "harrier_router_alertmanager_silences{state=\"pending\"} 0"),
+        "{later}"
+    );
+    drop(s);
+    assert!(!text().contains("harrier_router_alertmanager_silences"), "gone with the store");
 }
 
 #[tokio::test(start_paused = true)]

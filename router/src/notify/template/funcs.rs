@@ -13,30 +13,12 @@ use std::sync::Arc;
 use super::gotime::{self, GoTime, duration_value, time_arg, time_value};
 use super::objects::{SAFE_HTML_TYPE, SafeHtmlObj, string_list_arg};
 use crate::template::gofmt::sprint_value;
-use crate::template::prometheus::{humanize_duration, prometheus_funcs};
-use crate::template::{FuncMap, Value, raw_error};
+use crate::template::prometheus::{arity, humanize_duration, prometheus_funcs, string_arg};
+use crate::template::{FuncMap, Value};
 
 /// The name of the escaper `render_html` adds to printing actions (html/template's own name
 /// for its HTML text escaper).
 pub(crate) const HTML_ESCAPER: &str = "_html_template_htmlescaper";
-
-fn arity(name: &str, want: usize, args: &[Value]) -> Result<(), String> {
-    if args.len() != want {
-        return Err(raw_error(format!("wrong number of args for {name}: want {want} got {}", args.len())));
-    }
-    Ok(())
-}
-
-fn wrong_type(expected: &str, got: &Value) -> String {
-    if let Value::Nil = got {
-        return raw_error(format!("invalid value; expected {expected}"));
-    }
-    raw_error(format!("wrong type for value; expected {expected}; got {}", got.type_name()))
-}
-
-fn string_arg(v: &Value) -> Result<&str, String> {
-    v.as_str().ok_or_else(|| wrong_type("string", v))
-}
 
 /// `cases.Title(language.AmericanEnglish)`: the first letter of each word in title case, the
 /// rest lowered (`1st` gives `1St`, as x/text does: digits are not letters). Words are runs

@@ -6,6 +6,9 @@
 //! Zones come from the system's zoneinfo files, looked up as Go's `time.LoadLocation` does
 //! (`ZONEINFO`, then the usual directories); loaded zones are cached for the process.
 //!
+//! [`json_time`] is Go's `time.Time` JSON form (`MarshalJSON`), for the webhook payload and
+//! the rules API.
+//!
 //! Host objects cannot be downcast, so a time or duration passed back as a function or method
 //! argument is recognised through a hidden field (a name no template can spell).
 
@@ -15,7 +18,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use chrono::{Datelike, Timelike};
 use tz::TimeZone;
 
-use crate::template::prometheus::go_duration_string;
+use crate::template::prometheus::{arity, go_duration_string, wrong_type};
 use crate::template::{TemplateObject, Value, raw_error};
 
 /// Seconds from the Unix epoch to Go's zero time (January 1, year 1, 00:00:00 UTC).
@@ -28,6 +31,21 @@ const DURATION_STATE: &str = "\u{0}duration";
 
 pub(crate) const TIME_TYPE: &str = "time.Time";
 pub(crate) const DURATION_TYPE: &str = "time.Duration";
+
+/// Go's `time.RFC3339Nano` layout, which `time.Time.MarshalJSON` writes.
+const RFC3339_NANO: &str = "2006-01-02T15:04:05.999999999Z07:00";
+
+/// Unix milliseconds as Go's `time.Time` marshals to JSON in UTC (`MarshalJSON`): RFC 3339
+/// with the fraction's trailing zeros dropped (`2024-01-02T03:04:05.12Z`). `None`, and an
+/// instant outside the years chrono represents, are Go's zero time
+/// (`0001-01-01T00:00:00Z`).
+pub fn json_time(ms: Option<i64>) -> String {
+    let time = match ms {
+        Some(ms) if chrono::DateTime::from_timestamp_millis(ms).is_some() => GoTime::instant_ms(ms),
+        _ => GoTime::zero(),
+    };
+    time.format(RFC3339_NANO)
+}
 
 /// A time zone: UTC, the process's local zone, or a named zoneinfo zone.
 #[derive(Clone)]
@@ -473,20 +491,6 @@ pub(crate) fn duration_value(nanos: i64) -> Value {
     Value::Object(Arc::new(DurationObj(nanos)))
 }
 
-fn wrong_type(expected: &str, got: &Value) -> String {
-    if let Value::Nil = got {
-        return raw_error(format!("invalid value; expected {expected}"));
-    }
-    raw_error(format!("wrong type for value; expected {expected}; got {}", got.type_name()))
-}
-
-fn arity(name: &str, want: usize, args: &[Value]) -> Result<(), String> {
-    if args.len() != want {
-        return Err(raw_error(format!("wrong number of args for {name}: want {want} got {}", args.len())));
-    }
-    Ok(())
-}
-
 /// A `time.Time` argument.
 pub(crate) fn time_arg(v: &Value) -> Result<GoTime, String> {
     if let Value::Object(o) = v
@@ -686,6 +690,19 @@ mod tests {
         assert_eq!(t.format("Janet Monsoon"), "Janet Monsoon");
         assert_eq!(GoTime::zero().go_string(), "0001-01-01 00:00:00 +0000 UTC");
         assert!(GoTime::from_unix_ms(0).is_zero());
+    }
+
+    #[test]
+    fn json_time_is_go_marshal_json() {
+        assert_eq!(json_time(None), "0001-01-01T00:00:00Z");
+        assert_eq!(json_time(Some(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(json_time(Some(1_704_164_645_000)), "2024-01-02T03:04:05Z");
+        assert_eq!(json_time(Some(1_704_164_645_100)), "2024-01-02T03:04:05.1Z");
+        assert_eq!(json_time(Some(1_704_164_645_010)), "2024-01-02T03:04:05.01Z");
+        assert_eq!(json_time(Some(1_704_164_645_999)), "2024-01-02T03:04:05.999Z");
+        assert_eq!(json_time(Some(-1)), "1969-12-31T23:59:59.999Z");
+        assert_eq!(json_time(Some(-62_135_596_800_000)), "0001-01-01T00:00:00Z");
+        assert_eq!(json_time(Some(i64::MAX)), "0001-01-01T00:00:00Z");
     }
 
     #[test]

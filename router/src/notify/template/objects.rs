@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use super::gotime::{GoTime, time_value};
 use crate::template::gofmt::sprint_value;
+use crate::template::prometheus::arity;
 use crate::template::{TemplateObject, Value, raw_error};
 
 /// A label or annotation set.
@@ -42,13 +43,6 @@ fn pairs_string(pairs: &[(String, String)]) -> String {
 
 fn strings(items: impl IntoIterator<Item = String>) -> Value {
     Value::List(items.into_iter().map(Value::String).collect())
-}
-
-fn arity(name: &str, want: usize, args: &[Value]) -> Result<(), String> {
-    if args.len() != want {
-        return Err(raw_error(format!("wrong number of args for {name}: want {want} got {}", args.len())));
-    }
-    Ok(())
 }
 
 /// A `[]string` argument.

@@ -97,6 +97,30 @@ fn data_follows_alertmanager() {
 }
 
 #[test]
+fn data_for_a_subset_of_alerts() {
+    let n = notification();
+    // Only the resolved alert: status, common labels and annotations follow the subset.
+    let d = TemplateData::for_alerts(&n, &n.alerts[2..]);
+    assert_eq!(d.status(), "resolved");
+    assert_eq!(d.alerts().len(), 1);
+    assert_eq!(d.common_labels().len(), 4);
+    assert_eq!(d.common_annotations().keys().collect::<Vec<_>>(), ["summary"]);
+    assert_eq!(d.receiver(), r"team-x\.pager");
+    let d = TemplateData::for_alerts(&n, &[]);
+    assert_eq!(d.status(), "resolved");
+    assert!(d.common_labels().is_empty() && d.common_annotations().is_empty());
+    assert_eq!(TemplateData::for_alerts(&n, &n.alerts), data());
+}
+
+#[test]
+fn quote_meta_escapes_like_go() {
+    assert_eq!(
+        quote_meta(r"a.b+c*d?e(f)g|h[i]j{k}l^m$n\o-p"),
+        r"a\.b\+c\*d\?e\(f\)g\|h\[i\]j\{k\}l\^m\$n\\o-p"
+    );
+}
+
+#[test]
 fn default_text_templates_match_alertmanager() {
     let t = defaults();
     let d = data();

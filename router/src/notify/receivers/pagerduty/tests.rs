@@ -1,7 +1,7 @@
-use super::test_server::{
+use super::*;
+use crate::notify::receivers::test_server::{
     Recorded, Reply, TestServer, context, reference_notification, resolved_notification,
 };
-use super::*;
 use std::time::Duration;
 
 /// The request Alertmanager 0.25 sent for `reference_notification` (`routing_key: abc`),
@@ -211,7 +211,7 @@ async fn template_errors_are_final() {
     .await;
     assert_eq!(
         result,
-        Err(permanent(
+        Err(NotifyError::permanent(
             r#"failed to template PagerDuty v2 message: template: :1:3: executing "" at <.Nope>: can't evaluate field Nope in type *template.Data"#
         ))
     );
@@ -224,12 +224,14 @@ async fn template_errors_are_final() {
     .await;
     assert_eq!(
         result,
-        Err(permanent(r#""x": failed to template "{{ nope }}": template: :1: function "nope" not defined"#))
+        Err(NotifyError::permanent(
+            r#""x": failed to template "{{ nope }}": template: :1: function "nope" not defined"#
+        ))
     );
     let (result, _) =
         send_one("routing_key: '{{ .CommonLabels.none }}'\nurl: BASE/\n", vec![], &reference_notification())
             .await;
-    assert_eq!(result, Err(permanent("routing key cannot be empty")));
+    assert_eq!(result, Err(NotifyError::permanent("routing key cannot be empty")));
 }
 
 #[tokio::test]
@@ -260,6 +262,59 @@ async fn service_key_uses_events_api_v1() {
     ctx.global.pagerduty_url = "https://events.pagerduty.com/v2/enqueue".into();
     let integration = PagerdutyIntegration::new(&cfg, &ctx).unwrap();
     assert_eq!(integration.url, EVENTS_V1_URL);
+}
+
+#[tokio::test]
+async fn service_key_wins_over_routing_key() {
+    // As upstream: a service key selects Events API v1 even with a routing key set.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("svc"), "svc-from-file\n").unwrap();
+    for (yaml, key) in [
+        ("routing_key: abc\nservice_key: svc\nurl: BASE/v1\n", "svc"),
+        ("routing_key: abc\nservice_key_file: svc\nurl: BASE/v1\n", "svc-from-file"),
+    ] {
+        let server = TestServer::start(vec![Reply::new(403, "rate limited")]).await;
+        let cfg = config(&yaml.replace("BASE", &server.base));
+        let integration = PagerdutyIntegration::new(&cfg, &context(Some(dir.path()))).unwrap();
+        assert_eq!(integration.api, Api::V1);
+        // 403 is retryable on v1 only.
+        assert!(integration.notify(&reference_notification()).await.unwrap_err().retryable);
+        let body = json(&server.requests()[0]);
+        assert_eq!(body["service_key"], key);
+        assert!(body.get("routing_key").is_none(), "{body}");
+        assert_eq!(body["event_type"], "trigger");
+    }
+    // Without a URL of its own, v1 goes to PagerDuty's v1 endpoint.
+    let cfg = config("routing_key: abc\nservice_key: svc\n");
+    let mut ctx = context(None);
+    ctx.global.pagerduty_url = "https://events.pagerduty.com/v2/enqueue".into();
+    let integration = PagerdutyIntegration::new(&cfg, &ctx).unwrap();
+    assert_eq!((integration.api, integration.url.as_str()), (Api::V1, EVENTS_V1_URL));
+    // A routing key alone is v2, where 403 is final.
+    let (result, requests) = send_one(
+        "routing_key_file: ''\nrouting_key: abc\nurl: BASE/\n",
+        vec![Reply::new(403, "")],
+        &reference_notification(),
+    )
+    .await;
+    assert!(!result.unwrap_err().retryable);
+    assert_eq!(json(&requests[0])["routing_key"], "abc");
+}
+
+#[tokio::test]
+async fn an_endless_error_body_does_not_hold_the_attempt() {
+    let (base, _) =
+        crate::notify::receivers::test_server::endless_server("400 Bad Request", "application/json").await;
+    let integration =
+        PagerdutyIntegration::new(&config(&format!("routing_key: abc\nurl: {base}/\n")), &context(None))
+            .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(30), integration.notify(&reference_notification()))
+        .await
+        .expect("an endless body must not hold the attempt")
+        .unwrap_err();
+    assert!(!e.retryable);
+    assert!(e.message.starts_with("unexpected status code 400: xxx"), "{}", e.message);
+    assert!(e.message.len() < 600, "{} bytes", e.message.len());
 }
 
 #[test]

@@ -1,7 +1,7 @@
-use super::super::pagerduty::test_server::{
+use super::*;
+use crate::notify::receivers::test_server::{
     Recorded, Reply, TestServer, context, reference_notification, resolved_notification,
 };
-use super::*;
 use std::time::Duration;
 
 /// The request Alertmanager 0.25 sent for `reference_notification` with default templates,
@@ -242,4 +242,23 @@ fn build_errors() {
     let integration = SlackIntegration::new(&config("api_url: http://hooks.example/x\n"), &ctx).unwrap();
     assert!(!integration.send_resolved());
     assert_eq!(integration.name(), "slack");
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_read_up_to_the_limit() {
+    let (base, _) = crate::notify::receivers::test_server::endless_server("200 OK", "application/json").await;
+    let cfg = config(&format!("app_token: xoxb-1\napp_url: {base}/api\nchannel: '#c'\n"));
+    let integration = SlackIntegration::new(&cfg, &context(None)).unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(30), integration.notify(&reference_notification()))
+        .await
+        .expect("an endless answer must not hold the attempt")
+        .unwrap_err();
+    // Cut at the limit, the answer does not parse: retried, as any unreadable answer.
+    assert!(e.retryable);
+    assert!(
+        e.message.starts_with(r##"channel "#c": could not unmarshal JSON response "xxx"##),
+        "{}",
+        e.message
+    );
+    assert!(e.message.len() < 1000, "{} bytes", e.message.len());
 }

@@ -1,9 +1,17 @@
 use super::*;
+use crate::notify::alert::Alert;
 use crate::notify::template::Templates;
 use crate::route::config::GlobalConfig;
 use axum::http::{HeaderMap, StatusCode};
 use harrier_telemetry::duration::PromDuration;
+use harrier_telemetry::http_client::HttpClientConfig;
+use harrier_telemetry::model::Labels;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Go's zero `time.Time` as `encoding/json` prints it.
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 fn alert(pairs: &[(&str, &str)], annotations: &[(&str, &str)], starts: i64, ends: i64, url: &str) -> Alert {
     Alert {
@@ -104,35 +112,13 @@ fn payload_without_limit_and_all_resolved() {
 }
 
 #[test]
-fn go_time_format() {
-    assert_eq!(go_time(0), GO_ZERO_TIME);
-    assert_eq!(go_time(ms("2024-01-02T03:04:05Z")), "2024-01-02T03:04:05Z");
-    assert_eq!(go_time(ms("2024-01-02T03:04:05.100Z")), "2024-01-02T03:04:05.1Z");
-    assert_eq!(go_time(ms("2024-01-02T03:04:05.010Z")), "2024-01-02T03:04:05.01Z");
-    assert_eq!(go_time(ms("2024-01-02T03:04:05.999Z")), "2024-01-02T03:04:05.999Z");
-    assert_eq!(go_time(-1), "1969-12-31T23:59:59.999Z");
-}
-
-#[test]
-fn quote_meta_and_common_pairs() {
-    assert_eq!(
-        quote_meta(r"a.b+c*d?e(f)g|h[i]j{k}l^m$n\o-p"),
-        r"a\.b\+c\*d\?e\(f\)g\|h\[i\]j\{k\}l\^m\$n\\o-p"
-    );
-    let a = Labels::from_pairs([("a", "1"), ("b", "2"), ("c", "3")]);
-    let b = Labels::from_pairs([("a", "1"), ("b", "x"), ("d", "3")]);
-    assert_eq!(common_pairs([&a, &b].into_iter()), Labels::from_pairs([("a", "1")]));
-    assert_eq!(common_pairs([&a].into_iter()), a);
-    assert_eq!(common_pairs(std::iter::empty()), Labels::new());
-}
-
-#[test]
-fn body_snippet_is_bounded() {
-    assert_eq!(body_snippet(b"  bad request\n"), "bad request");
-    let long = vec![b'x'; 2000];
-    let s = body_snippet(&long);
-    assert_eq!(s.chars().count(), BODY_SNIPPET_BYTES + 1);
-    assert!(s.ends_with('…'));
+fn alert_times_are_go_json_times() {
+    assert_eq!(alert_time(0), GO_ZERO_TIME);
+    assert_eq!(alert_time(ms("2024-01-02T03:04:05Z")), "2024-01-02T03:04:05Z");
+    assert_eq!(alert_time(ms("2024-01-02T03:04:05.100Z")), "2024-01-02T03:04:05.1Z");
+    assert_eq!(alert_time(ms("2024-01-02T03:04:05.010Z")), "2024-01-02T03:04:05.01Z");
+    assert_eq!(alert_time(ms("2024-01-02T03:04:05.999Z")), "2024-01-02T03:04:05.999Z");
+    assert_eq!(alert_time(-1), "1969-12-31T23:59:59.999Z");
 }
 
 // --- delivery against a local HTTP server ---
@@ -271,6 +257,22 @@ async fn connection_errors_and_timeouts_are_retryable() {
     assert_eq!(err.message, "request timed out");
     assert!(started.elapsed() < Duration::from_secs(4));
     assert_eq!(captured.requests.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_endless_error_body_does_not_hold_the_attempt() {
+    let (base, _) =
+        crate::notify::receivers::test_server::endless_server("502 Bad Gateway", "text/html").await;
+    // No `timeout`: only the bounded read of the body ends the attempt.
+    let integration = WebhookIntegration::new(&config(&base), &context(None)).unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(30), integration.notify(&reference_notification()))
+        .await
+        .expect("an endless body must not hold the attempt")
+        .unwrap_err();
+    assert!(err.retryable);
+    assert!(err.message.starts_with("unexpected status code 502: xxx"), "{}", err.message);
+    assert!(err.message.ends_with('…'));
+    assert!(err.message.len() < 600, "{} bytes", err.message.len());
 }
 
 #[tokio::test]

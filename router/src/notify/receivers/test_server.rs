@@ -1,5 +1,7 @@
-//! A local HTTP server for integration tests: records every request and answers with
-//! scripted responses (200 `ok` once the script runs out).
+//! Local HTTP servers for the receivers' tests: [`TestServer`] records every request and
+//! answers with scripted responses (200 `ok` once the script runs out); [`endless_server`]
+//! answers every request with a body that never ends. Also the reference notifications the
+//! payload tests compare against Alertmanager 0.25's requests.
 
 use std::sync::{Arc, Mutex};
 
@@ -82,6 +84,48 @@ impl TestServer {
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
     }
+}
+
+/// Serves, on a free loopback port, `status` with `content_type` and a chunked body that never
+/// ends (until the client goes away) to every request; returns the base URL and a counter of
+/// the body bytes written so far.
+pub(crate) async fn endless_server(
+    status: &'static str,
+    content_type: &'static str,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // Read the request head; the body (sent with it, small) is ignored.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let header = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
+                );
+                if socket.write_all(header.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "x".repeat(16 * 1024));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {
+                    counter.fetch_add(16 * 1024, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (base, written)
 }
 
 /// 2026-12-06T10:00:00Z.
