@@ -45,19 +45,46 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Writes `value` to `path` atomically and durably, keeping the previous generation.
+/// A writer that checksums what passes through it.
+struct Checksummed<W> {
+    inner: W,
+    crc: u32,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `value` to `path` atomically and durably, keeping the previous generation. The JSON
+/// is streamed to the file, never held whole in memory.
 pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), StateFileError> {
-    let json = serde_json::to_vec(value)
-        .map_err(|e| StateFileError::Encode { path: path.to_path_buf(), reason: e.to_string() })?;
     let tmp = sibling(path, ".tmp");
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |source| StateFileError::Io { path: p, source }
     };
-    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(&json).map_err(io(&tmp))?;
+    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut out = Checksummed { inner: std::io::BufWriter::with_capacity(64 << 10, file), crc: 0 };
+    serde_json::to_writer(&mut out, value).map_err(|e| match e.io_error_kind() {
+        Some(kind) => {
+            StateFileError::Io { path: tmp.clone(), source: std::io::Error::new(kind, e.to_string()) }
+        }
+        None => StateFileError::Encode { path: path.to_path_buf(), reason: e.to_string() },
+    })?;
+    let crc = out.crc;
+    let mut file = out.inner;
     writeln!(file).map_err(io(&tmp))?;
-    writeln!(file, "crc32c {:08x}", crc32c::crc32c(&json)).map_err(io(&tmp))?;
+    writeln!(file, "crc32c {crc:08x}").map_err(io(&tmp))?;
+    let file =
+        file.into_inner().map_err(|e| StateFileError::Io { path: tmp.clone(), source: e.into_error() })?;
     file.sync_data().map_err(io(&tmp))?;
     drop(file);
     match std::fs::rename(path, sibling(path, ".prev")) {

@@ -32,6 +32,8 @@
 //! - [`slack`]: Slack incoming webhooks and `chat.postMessage`.
 //! - `http`: the POST, bounded response read and status classification the HTTP
 //!   integrations share; `secret`: inline-or-file secrets.
+//!
+//! [`build`] wraps every integration so it has at most [`MAX_IN_FLIGHT`] deliveries under way.
 
 pub mod email;
 pub(crate) mod http;
@@ -124,24 +126,60 @@ pub fn build(config: &AlertmanagerConfig, ctx: &BuildContext) -> Result<Integrat
         };
         for (i, cfg) in receiver.webhook_configs.iter().enumerate() {
             let built = webhook::WebhookIntegration::new(cfg, ctx).map_err(|m| fail("webhook", i, m))?;
-            list.push(Arc::new(built));
+            list.push(Limited::wrap(built));
         }
         for (i, cfg) in receiver.email_configs.iter().enumerate() {
             let built = email::EmailIntegration::new(cfg, ctx).map_err(|m| fail("email", i, m))?;
-            list.push(Arc::new(built));
+            list.push(Limited::wrap(built));
         }
         for (i, cfg) in receiver.pagerduty_configs.iter().enumerate() {
             let built =
                 pagerduty::PagerdutyIntegration::new(cfg, ctx).map_err(|m| fail("pagerduty", i, m))?;
-            list.push(Arc::new(built));
+            list.push(Limited::wrap(built));
         }
         for (i, cfg) in receiver.slack_configs.iter().enumerate() {
             let built = slack::SlackIntegration::new(cfg, ctx).map_err(|m| fail("slack", i, m))?;
-            list.push(Arc::new(built));
+            list.push(Limited::wrap(built));
         }
         out.insert(receiver.name.clone(), list);
     }
     Ok(out)
+}
+
+/// The most notifications one integration delivers at a time.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// An integration with at most [`MAX_IN_FLIGHT`] deliveries under way; more wait for a slot
+/// (within their flush deadline) before building their payload. When hundreds of groups
+/// flush at the same moment, this bounds the payloads, connections and buffers held at once,
+/// without holding up other integrations (each has its own slots).
+struct Limited<I> {
+    inner: I,
+    slots: tokio::sync::Semaphore,
+}
+
+impl<I: Integration + 'static> Limited<I> {
+    fn wrap(inner: I) -> Arc<dyn Integration> {
+        Arc::new(Limited { inner, slots: tokio::sync::Semaphore::new(MAX_IN_FLIGHT) })
+    }
+}
+
+impl<I: Integration> Integration for Limited<I> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn send_resolved(&self) -> bool {
+        self.inner.send_resolved()
+    }
+
+    fn notify<'a>(&'a self, notification: &'a Notification) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            // The semaphore is never closed (a closed one would only mean no limit).
+            let _slot = self.slots.acquire().await.ok();
+            self.inner.notify(notification).await
+        })
+    }
 }
 
 /// Alertmanager's `notify.TruncateInRunes`: at most `n` characters, the last one `…` when

@@ -175,23 +175,43 @@ pub(super) struct SavedAlert {
     timeout: bool,
 }
 
-fn pairs(labels: &Labels) -> Vec<(String, String)> {
-    labels.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()
+/// [`SavedAlerts`] as written: the alerts serialized straight from the held ones, without
+/// owned copies of their labels (10,000 alerts would otherwise copy megabytes per snapshot).
+#[derive(Serialize)]
+struct SavedAlertsRef<'a> {
+    saved_at_ms: i64,
+    alerts: Vec<SavedAlertRef<'a>>,
+}
+
+/// An alert in [`SavedAlert`]'s JSON shape.
+struct SavedAlertRef<'a>(&'a Alert);
+
+impl Serialize for SavedAlertRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let a = self.0;
+        let mut st = s.serialize_struct("SavedAlert", 7)?;
+        st.serialize_field("labels", &PairsRef(&a.labels))?;
+        st.serialize_field("annotations", &PairsRef(&a.annotations))?;
+        st.serialize_field("starts_at_ms", &a.starts_at_ms)?;
+        st.serialize_field("ends_at_ms", &a.ends_at_ms)?;
+        st.serialize_field("generator_url", &a.generator_url)?;
+        st.serialize_field("updated_at_ms", &a.updated_at_ms)?;
+        st.serialize_field("timeout", &a.timeout)?;
+        st.end()
+    }
+}
+
+/// Labels as `[[name, value], ...]`, the shape of `Vec<(String, String)>`.
+struct PairsRef<'a>(&'a Labels);
+
+impl Serialize for PairsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|l| (l.name, l.value)))
+    }
 }
 
 impl SavedAlert {
-    fn from_alert(a: &Alert) -> SavedAlert {
-        SavedAlert {
-            labels: pairs(&a.labels),
-            annotations: pairs(&a.annotations),
-            starts_at_ms: a.starts_at_ms,
-            ends_at_ms: a.ends_at_ms,
-            generator_url: a.generator_url.clone(),
-            updated_at_ms: a.updated_at_ms,
-            timeout: a.timeout,
-        }
-    }
-
     fn into_alert(self) -> Alert {
         Alert {
             labels: Labels::from_pairs(self.labels),
@@ -241,8 +261,8 @@ pub(super) async fn write(inner: &Inner, kind: StateKind, always: bool) -> Optio
         match snapshot {
             Snapshot::Nflog(saved) => state_file::write(&path, &saved)?,
             Snapshot::Alerts { saved_at_ms, alerts } => {
-                let alerts = alerts.iter().map(SavedAlert::from_alert).collect();
-                state_file::write(&path, &SavedAlerts { saved_at_ms, alerts })?
+                let alerts = alerts.iter().map(SavedAlertRef).collect();
+                state_file::write(&path, &SavedAlertsRef { saved_at_ms, alerts })?
             }
         }
         *on_disk = version;

@@ -66,3 +66,70 @@ fn truncation_counts_characters() {
     assert_eq!(truncate_runes("héllo!", 5), ("héll…".to_string(), true));
     assert_eq!(truncate_runes("héllo", 2), ("hé".to_string(), true));
 }
+
+/// Counts deliveries under way and the most at once; each takes 1 s.
+#[derive(Default)]
+struct Slow {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl Integration for Slow {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn send_resolved(&self) -> bool {
+        true
+    }
+
+    fn notify<'a>(&'a self, _: &'a Notification) -> NotifyFuture<'a> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let n = self.now.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(n, SeqCst);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.now.fetch_sub(1, SeqCst);
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn integrations_deliver_at_most_max_in_flight_at_once() {
+    let slow = Arc::new(Slow::default());
+    struct Shared(Arc<Slow>);
+    impl Integration for Shared {
+        fn name(&self) -> &'static str {
+            self.0.name()
+        }
+        fn send_resolved(&self) -> bool {
+            true
+        }
+        fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+            self.0.notify(n)
+        }
+    }
+    let limited = Limited::wrap(Shared(Arc::clone(&slow)));
+    let n = Notification {
+        receiver: "r".into(),
+        group_key: "{}:{}".into(),
+        group_labels: harrier_telemetry::model::Labels::new(),
+        alerts: Vec::new(),
+        now_ms: 0,
+        external_url: String::new(),
+    };
+    let n = Arc::new(n);
+    let started = tokio::time::Instant::now();
+    let mut deliveries = tokio::task::JoinSet::new();
+    for _ in 0..3 * MAX_IN_FLIGHT {
+        let (limited, n) = (Arc::clone(&limited), Arc::clone(&n));
+        deliveries.spawn(async move { limited.notify(&n).await });
+    }
+    while let Some(done) = deliveries.join_next().await {
+        assert!(matches!(done, Ok(Ok(()))));
+    }
+    assert_eq!(slow.most.load(std::sync::atomic::Ordering::SeqCst), MAX_IN_FLIGHT);
+    // Three waves of one second each.
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+}
