@@ -393,6 +393,8 @@ pub async fn serve(
         Some(data_dir.join("rules")),
         rule_metrics,
     )?);
+    // Taken before the rules are read: a file changed from here on triggers a reload.
+    let rule_files_at_start = rule_files_fingerprint(&config.rule_files);
     let files = rule_files(&config)?;
     rules.update(&files).await?;
     tracing::info!(files = files.len(), "rules loaded");
@@ -436,6 +438,7 @@ pub async fn serve(
     let retention = tokio::spawn(retention_loop(Arc::clone(&store), retention_stop.clone()));
     let watch = tokio::spawn(watch_rule_files(
         Arc::clone(&router.watched_patterns),
+        rule_files_at_start,
         reload_tx,
         retention_stop.clone(),
     ));
@@ -572,34 +575,39 @@ impl Router {
     }
 }
 
+/// What the rule file watcher compares: each matched file with its length and modification time.
+type RuleFilesFingerprint = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
+
+fn rule_files_fingerprint(patterns: &[String]) -> RuleFilesFingerprint {
+    resolve_rule_files(patterns, None)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f).ok();
+            let len = meta.as_ref().map_or(0, |m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            (f, len, modified)
+        })
+        .collect()
+}
+
 /// How often rule files are checked for changes.
 const RULE_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Asks for a reload when the files the `patterns` of the running config match change (added,
 /// removed, or modified: length or modification time), checked every
-/// [`RULE_WATCH_INTERVAL`], until `stop`. A reload that changes `rule_files` updates
-/// `patterns`.
+/// [`RULE_WATCH_INTERVAL`], until `stop`, against `initial` (taken before the running rules
+/// were loaded, so a change made while the router starts is not missed). A reload that changes
+/// `rule_files` updates `patterns`.
 async fn watch_rule_files(
     patterns: Arc<std::sync::RwLock<Vec<String>>>,
+    initial: RuleFilesFingerprint,
     reload: mpsc::Sender<ReloadRequest>,
     stop: CancellationToken,
 ) {
-    type Fingerprint = Vec<(PathBuf, u64, Option<std::time::SystemTime>)>;
-    fn fingerprint(patterns: &[String]) -> Fingerprint {
-        let files = resolve_rule_files(patterns, None).unwrap_or_default();
-        files
-            .into_iter()
-            .map(|f| {
-                let meta = std::fs::metadata(&f).ok();
-                let len = meta.as_ref().map_or(0, |m| m.len());
-                let modified = meta.and_then(|m| m.modified().ok());
-                (f, len, modified)
-            })
-            .collect()
-    }
     let current = || patterns.read().unwrap_or_else(|p| p.into_inner()).clone();
     let mut watched = current();
-    let mut last = fingerprint(&watched);
+    let mut last = initial;
     let mut tick = tokio::time::interval(RULE_WATCH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -614,7 +622,7 @@ async fn watch_rule_files(
             watched = now_patterns;
             last = Vec::new();
         }
-        let now = fingerprint(&watched);
+        let now = rule_files_fingerprint(&watched);
         if now == last {
             continue;
         }

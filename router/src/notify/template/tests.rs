@@ -4,62 +4,17 @@
 //! since 0.26) the expectation follows current upstream.
 
 use super::*;
-use crate::notify::alert::{Alert, Notification};
+use crate::notify::alert::Notification;
 use harrier_telemetry::model::Labels;
 
-/// 2026-12-06T10:00:00Z.
-const T10: i64 = 1_796_551_200_000;
-const MINUTE: i64 = 60_000;
+use crate::notify::receivers::test_server::{MINUTE, T10, reference_notification};
 
-fn alert(instance: &str, annotations: &[(&str, &str)], starts: i64, ends: i64, url: &str) -> Alert {
-    Alert {
-        labels: Labels::from_pairs([
-            ("alertname", "InstanceDown"),
-            ("job", "node"),
-            ("severity", "page"),
-            ("instance", instance),
-        ]),
-        annotations: Labels::from_pairs(annotations.iter().copied()),
-        starts_at_ms: starts,
-        ends_at_ms: ends,
-        generator_url: url.to_string(),
-        updated_at_ms: starts,
-        timeout: false,
-    }
-}
-
-/// Two firing alerts and one resolved, grouped by alertname and job.
+/// Two firing alerts and one resolved, grouped by alertname and job: the reference run's,
+/// with the first alert's end time set ahead (a firing alert sent by Prometheus has one).
 fn notification() -> Notification {
-    Notification {
-        receiver: "team-x.pager".into(),
-        group_key: "{}:{alertname=\"InstanceDown\", job=\"node\"}".into(),
-        group_labels: Labels::from_pairs([("alertname", "InstanceDown"), ("job", "node")]),
-        alerts: vec![
-            alert(
-                "a:9100",
-                &[("summary", "Instance down"), ("description", "a is down <b>&</b>")],
-                T10,
-                T10 + 65 * MINUTE,
-                "http://prom:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1",
-            ),
-            alert(
-                "b:9100",
-                &[("summary", "Instance down"), ("description", "b is down")],
-                T10 + 5 * MINUTE + 500,
-                0,
-                "http://prom:9090/graph?g0.expr=up",
-            ),
-            alert(
-                "c:9100",
-                &[("summary", "Instance down")],
-                T10 - 60 * MINUTE,
-                T10 + 30 * MINUTE,
-                "http://prom:9090/graph?g0.expr=up",
-            ),
-        ],
-        now_ms: T10 + 60 * MINUTE,
-        external_url: "http://am.example:9093".into(),
-    }
+    let mut n = reference_notification();
+    n.alerts[0].ends_at_ms = T10 + 65 * MINUTE;
+    n
 }
 
 fn data() -> TemplateData {
