@@ -98,12 +98,22 @@ pub struct NotificationsConfig {
     pub api_auth: Option<ApiAuthConfig>,
 }
 
-/// `notifications.api_auth`: one of a bearer token or basic auth, each read from a file.
+/// `notifications.api_auth`: one of a bearer token or basic auth, each secret read from a file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiAuthConfig {
+    #[serde(default)]
+    pub bearer_token_file: Option<String>,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuthFileConfig>,
+}
+
+/// `notifications.api_auth.basic_auth`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum ApiAuthConfig {
-    BearerTokenFile(String),
-    BasicAuth { username: String, password_file: String },
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthFileConfig {
+    pub username: String,
+    pub password_file: String,
 }
 
 /// `rules:` (Harrier): settings Prometheus takes as `--rules.alert.*` flags.
@@ -389,10 +399,16 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
         *path = join_dir(dir, path);
         crate::route::load_file(Path::new(path.as_str()))?;
     }
-    match &mut notifications.api_auth {
-        Some(ApiAuthConfig::BearerTokenFile(f)) => *f = join_dir(dir, f),
-        Some(ApiAuthConfig::BasicAuth { password_file, .. }) => *password_file = join_dir(dir, password_file),
-        None => {}
+    if let Some(auth) = &mut notifications.api_auth {
+        let at = root.key("notifications").key("api_auth");
+        match (&mut auth.bearer_token_file, &mut auth.basic_auth) {
+            (Some(f), None) => *f = join_dir(dir, f),
+            (None, Some(basic)) => basic.password_file = join_dir(dir, &basic.password_file),
+            (Some(_), Some(_)) => {
+                return Err(invalid(at, "set one of bearer_token_file and basic_auth, not both".into()));
+            }
+            (None, None) => return Err(invalid(at, "expected bearer_token_file or basic_auth".into())),
+        }
     }
 
     let ds_path = root.key("datasource");

@@ -659,3 +659,32 @@ async fn failing_throttling_and_hanging_receivers_are_retried_and_delivered_once
         assert!(page.contains(mode), "{mode} missing from the page:\n{page}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_auth_guards_the_mutating_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: r\nreceivers:\n- name: r\n").unwrap();
+    std::fs::write(
+        dir.path().join("router.yml"),
+        "notifications:\n  alertmanager_config: am.yml\n  api_auth:\n    bearer_token_file: token\n",
+    )
+    .unwrap();
+    let config = dir.path().join("router.yml");
+    let router = Router::start_with(
+        &dir.path().join("router"),
+        dir.path(),
+        free_port(),
+        &["--config", config.to_str().unwrap()],
+    )
+    .await;
+    let alerts = json!([{"labels": {"alertname": "Guarded"}}]);
+    let url = format!("{}/api/v2/alerts", router.url());
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(http().post(&url).json(&alerts).send().await.unwrap()), 401);
+    assert_eq!(status(http().post(&url).bearer_auth("wrong").json(&alerts).send().await.unwrap()), 401);
+    assert_eq!(status(http().post(&url).bearer_auth("s3cret").json(&alerts).send().await.unwrap()), 200);
+    // Reading needs no credentials.
+    let got: Value = http().get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got[0]["labels"]["alertname"], "Guarded", "{got}");
+}

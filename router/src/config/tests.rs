@@ -155,3 +155,41 @@ fn router_configs_told_apart_from_agent_configs() {
     assert!(!looks_like_router_config("global: {}\nstorage: {}\nscrape_configs: []\n"));
     assert!(!looks_like_router_config(": not yaml ["));
 }
+
+#[test]
+fn notifications_config_is_checked_with_the_router_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = dir.path().join("router.yml");
+    std::fs::write(
+        &router,
+        "notifications:\n  alertmanager_config: am.yml\n  api_auth:\n    bearer_token_file: token\n",
+    )
+    .unwrap();
+    // Missing: the error names the file it could not read.
+    let err = load_file(&router).unwrap_err().to_string();
+    assert!(err.contains("am.yml"), "{err}");
+    // Invalid: Alertmanager's validation, positioned in alertmanager.yml.
+    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: nobody\nreceivers:\n- name: r\n").unwrap();
+    let err = load_file(&router).unwrap_err().to_string();
+    assert!(err.contains("am.yml:2:") && err.contains("nobody"), "{err}");
+    // Valid: paths are joined to the router config's directory.
+    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: r\nreceivers:\n- name: r\n").unwrap();
+    let config = load_file(&router).unwrap().config;
+    assert_eq!(
+        config.notifications.alertmanager_config,
+        Some(dir.path().join("am.yml").display().to_string())
+    );
+    assert_eq!(
+        config.notifications.api_auth,
+        Some(ApiAuthConfig {
+            bearer_token_file: Some(dir.path().join("token").display().to_string()),
+            basic_auth: None
+        })
+    );
+    std::fs::write(&router, "notifications:\n  api_auth: {}\n").unwrap();
+    let err = load_file(&router).unwrap_err().to_string();
+    assert!(
+        err.contains("router.yml:2:") && err.contains("expected bearer_token_file or basic_auth"),
+        "{err}"
+    );
+}

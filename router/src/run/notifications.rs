@@ -5,7 +5,7 @@
 //! silences and the alerts; a file that fails to load changes nothing.
 
 use crate::api::alertmanager::{ApiAuth, ApiAuthError};
-use crate::config::{ApiAuthConfig, NotificationsConfig};
+use crate::config::NotificationsConfig;
 use crate::notify::dispatch::{DispatchMetrics, Dispatcher, DispatcherOptions};
 use crate::notify::receivers::{self, BuildContext};
 use crate::notify::template::Templates;
@@ -198,20 +198,22 @@ pub(super) fn api_auth(settings: &NotificationsConfig) -> Result<ApiAuth, Notifi
         path: path.clone(),
         message: e.to_string(),
     };
-    Ok(match &settings.api_auth {
-        None => ApiAuth::None,
-        Some(ApiAuthConfig::BearerTokenFile(path)) => {
-            ApiAuth::bearer_from_file_contents(&read(path)?).map_err(|e| invalid(path, e))?
-        }
-        Some(ApiAuthConfig::BasicAuth { username, password_file }) => {
-            let password = read(password_file)?;
+    let Some(auth) = &settings.api_auth else { return Ok(ApiAuth::None) };
+    if let Some(path) = &auth.bearer_token_file {
+        return ApiAuth::bearer_from_file_contents(&read(path)?).map_err(|e| invalid(path, e));
+    }
+    match &auth.basic_auth {
+        Some(basic) => {
+            let password = read(&basic.password_file)?;
             let password = password.trim_end_matches(['\n', '\r']);
             if password.is_empty() {
-                return Err(invalid(password_file, ApiAuthError::Empty));
+                return Err(invalid(&basic.password_file, ApiAuthError::Empty));
             }
-            ApiAuth::basic(username.clone(), password)
+            Ok(ApiAuth::basic(basic.username.clone(), password))
         }
-    })
+        // Validation requires one of the two.
+        None => Ok(ApiAuth::None),
+    }
 }
 
 #[cfg(test)]
