@@ -203,7 +203,7 @@ struct RuleAlerts {
 
 impl crate::alerts::AlertSink for RuleAlerts {
     fn send(&self, alerts: Vec<crate::alerts::Alert>) {
-        if !self.notifier.alertmanagers().is_empty() {
+        if self.notifier.has_alertmanagers() {
             self.notifier.send(alerts.clone());
         }
         self.dispatcher.send(alerts);

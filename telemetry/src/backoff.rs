@@ -92,19 +92,8 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
     {
         return None;
     }
-    let days = u64::try_from(days_from_civil(year, month, day as i64)).ok()?;
+    let days = u64::try_from(crate::civil::days_from_civil(year, month, day as i64)).ok()?;
     SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(days * 86_400 + h * 3600 + m * 60 + sec))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! - [`config_diagnostic`]: file:line:column diagnostics for YAML configs.
 
 pub mod backoff;
+pub mod civil;
 pub mod config_diagnostic;
 pub mod duration;
 pub mod exposition;

@@ -222,6 +222,11 @@ impl Notifier {
         self.routing().sets.iter().flat_map(|s| s.urls.iter().cloned()).collect()
     }
 
+    /// Whether any Alertmanager is configured (cheaper than [`Notifier::alertmanagers`]).
+    pub fn has_alertmanagers(&self) -> bool {
+        self.routing().sets.iter().any(|s| !s.urls.is_empty())
+    }
+
     /// The URLs of targets `relabel_configs` dropped.
     pub fn dropped_alertmanagers(&self) -> Vec<String> {
         self.routing().sets.iter().flat_map(|s| s.dropped.iter().cloned()).collect()

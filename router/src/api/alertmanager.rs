@@ -369,6 +369,8 @@ pub fn matches_filter(matchers: &[Matcher], labels: &Labels) -> bool {
 /// Which alerts a GET shows (upstream's `alertFilter`).
 struct AlertFilter {
     matchers: Vec<Matcher>,
+    /// `receiver`: an anchored regex the receiver name must match.
+    receiver: Option<Regex>,
     active: bool,
     silenced: bool,
     inhibited: bool,
@@ -379,11 +381,16 @@ impl AlertFilter {
     fn from_query(q: &Query) -> Result<AlertFilter, Reject> {
         Ok(AlertFilter {
             matchers: q.filter()?,
+            receiver: q.receiver()?,
             active: q.flag("active", true),
             silenced: q.flag("silenced", true),
             inhibited: q.flag("inhibited", true),
             unprocessed: q.flag("unprocessed", true),
         })
+    }
+
+    fn keeps_receiver(&self, name: &str) -> bool {
+        self.receiver.as_ref().is_none_or(|re| re.is_match(name))
     }
 
     fn keeps(&self, v: &AlertView, now_ms: i64) -> bool {
@@ -408,13 +415,8 @@ impl AlertFilter {
 }
 
 async fn get_alerts(State(st): State<AmState>, RawQuery(raw): RawQuery) -> Response {
-    let q = Query::parse(raw);
-    let filter = match AlertFilter::from_query(&q) {
+    let filter = match AlertFilter::from_query(&Query::parse(raw)) {
         Ok(f) => f,
-        Err(reject) => return reject.into_response(),
-    };
-    let receiver = match q.receiver() {
-        Ok(r) => r,
         Err(reject) => return reject.into_response(),
     };
     let now = st.api.now_ms();
@@ -422,7 +424,7 @@ async fn get_alerts(State(st): State<AmState>, RawQuery(raw): RawQuery) -> Respo
         .api
         .alerts()
         .into_iter()
-        .filter(|v| receiver.as_ref().is_none_or(|re| v.receivers.iter().any(|r| re.is_match(r))))
+        .filter(|v| filter.receiver.is_none() || v.receivers.iter().any(|r| filter.keeps_receiver(r)))
         .filter(|v| filter.keeps(v, now))
         .collect();
     alerts.sort_by_key(|v| v.fingerprint);
@@ -435,16 +437,12 @@ async fn get_alert_groups(State(st): State<AmState>, RawQuery(raw): RawQuery) ->
         Ok(f) => f,
         Err(reject) => return reject.into_response(),
     };
-    let receiver = match q.receiver() {
-        Ok(r) => r,
-        Err(reject) => return reject.into_response(),
-    };
     let muted = q.flag("muted", true);
     let now = st.api.now_ms();
     let groups = st.api.groups();
     let mut out = Vec::with_capacity(groups.len());
     for g in &groups {
-        if receiver.as_ref().is_some_and(|re| !re.is_match(&g.receiver)) {
+        if !filter.keeps_receiver(&g.receiver) {
             continue;
         }
         if !muted && !g.muted_by.is_empty() {

@@ -238,13 +238,15 @@ impl Inner {
         let mut rejected = 0u64;
         let changed_version = {
             let mut state = self.lock_state();
+            // Lock order: the state, then the inhibitor (module docs).
+            let mut inhibitor = self.write_inhibitor();
             let mut changed = false;
             for alert in alerts {
                 match state.store.put(alert, now_ms) {
                     PutOutcome::Rejected => rejected += 1,
                     PutOutcome::Stored { alert, persist } => {
                         changed |= persist;
-                        self.write_inhibitor().observe(&alert);
+                        inhibitor.observe(&alert);
                         self.route(&mut state, alert, now_ms);
                     }
                 }

@@ -184,6 +184,32 @@ impl TemplateData {
     }
 }
 
+/// The files `templates:` patterns match (relative to `base_dir`), with their content, in
+/// pattern then path order; directories are skipped.
+pub fn read_files(
+    patterns: &[String],
+    base_dir: Option<&Path>,
+) -> Result<Vec<(PathBuf, String)>, TemplateLoadError> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        let full = harrier_telemetry::http_client::join_dir(base_dir, pattern);
+        let paths = glob::glob(&full).map_err(|_| TemplateLoadError::Pattern { pattern: full.clone() })?;
+        for path in paths {
+            let path = path.map_err(|e| TemplateLoadError::Read {
+                path: e.path().to_path_buf(),
+                source: std::io::Error::new(e.error().kind(), e.error().to_string()),
+            })?;
+            if path.is_dir() {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path)
+                .map_err(|source| TemplateLoadError::Read { path: path.clone(), source })?;
+            files.push((path, source));
+        }
+    }
+    Ok(files)
+}
+
 /// Alertmanager's default templates plus the user's `templates:` files.
 pub struct Templates {
     text: Template,
@@ -201,6 +227,12 @@ impl Templates {
     /// Loads the default templates and the files matching `patterns` (relative to `base_dir`).
     /// A pattern matching no file is fine (as in Alertmanager, files may appear later).
     pub fn load(patterns: &[String], base_dir: Option<&Path>) -> Result<Templates, TemplateLoadError> {
+        Templates::from_files(&read_files(patterns, base_dir)?)
+    }
+
+    /// The default templates plus `files` (path and content, as [`read_files`] gives them);
+    /// each file is named after its file name, as Alertmanager names them.
+    pub fn from_files(files: &[(PathBuf, String)]) -> Result<Templates, TemplateLoadError> {
         let funcs = funcs::notification_funcs();
         let invalid = |e: crate::template::TemplateError| TemplateLoadError::Invalid(e.to_string());
         let mut text = Template::parse("", "", &funcs).map_err(invalid)?;
@@ -210,23 +242,9 @@ impl Templates {
             html.add(name, &html::escape_actions(source), &funcs).map_err(invalid)
         };
         add(DEFAULT_TEMPLATES_NAME, DEFAULT_TEMPLATES)?;
-        for pattern in patterns {
-            let full = harrier_telemetry::http_client::join_dir(base_dir, pattern);
-            let paths =
-                glob::glob(&full).map_err(|_| TemplateLoadError::Pattern { pattern: full.clone() })?;
-            for path in paths {
-                let path = path.map_err(|e| TemplateLoadError::Read {
-                    path: e.path().to_path_buf(),
-                    source: std::io::Error::new(e.error().kind(), e.error().to_string()),
-                })?;
-                if path.is_dir() {
-                    continue;
-                }
-                let source = std::fs::read_to_string(&path)
-                    .map_err(|source| TemplateLoadError::Read { path: path.clone(), source })?;
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                add(&name, &source)?;
-            }
+        for (path, source) in files {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            add(&name, source)?;
         }
         Ok(Templates { text, html, funcs })
     }

@@ -8,7 +8,7 @@ use crate::api::alertmanager::{ApiAuth, ApiAuthError};
 use crate::config::NotificationsConfig;
 use crate::notify::dispatch::{DispatchMetrics, Dispatcher, DispatcherOptions};
 use crate::notify::receivers::{self, BuildContext};
-use crate::notify::template::Templates;
+use crate::notify::template::{self, Templates};
 use crate::notify::{AlertmanagerApi, Clock, Silences};
 use crate::route::time_intervals::TimeIntervals;
 use crate::route::{self, AlertmanagerConfig};
@@ -55,7 +55,16 @@ pub enum NotificationsError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Inputs {
     text: String,
-    templates: Vec<(PathBuf, Vec<u8>)>,
+    templates: Vec<(PathBuf, String)>,
+}
+
+/// alertmanager.yml, parsed, with its inputs as read.
+struct Loaded {
+    config: AlertmanagerConfig,
+    inputs: Inputs,
+    /// Names the file in errors.
+    origin: String,
+    base_dir: Option<PathBuf>,
 }
 
 /// alertmanager.yml and what is built from it, ready for the dispatcher.
@@ -66,10 +75,8 @@ struct Built {
     time_intervals: TimeIntervals,
 }
 
-/// Reads alertmanager.yml (once) and the template files it names.
-fn read_inputs(
-    settings: &NotificationsConfig,
-) -> Result<(AlertmanagerConfig, Inputs, String, Option<PathBuf>), NotificationsError> {
+/// Reads alertmanager.yml and the template files it names, each once.
+fn read_inputs(settings: &NotificationsConfig) -> Result<Loaded, NotificationsError> {
     let (config, text, origin, base_dir) = match &settings.alertmanager_config {
         Some(path) => {
             let path = Path::new(path);
@@ -84,24 +91,14 @@ fn read_inputs(
             None,
         ),
     };
-    let mut templates = Vec::new();
-    for pattern in &config.templates {
-        let full = match &base_dir {
-            Some(dir) if !Path::new(pattern).is_absolute() => dir.join(pattern),
-            _ => PathBuf::from(pattern),
-        };
-        let Ok(paths) = glob::glob(&full.to_string_lossy()) else { continue };
-        for path in paths.flatten() {
-            let content = std::fs::read(&path).unwrap_or_default();
-            templates.push((path, content));
-        }
-    }
-    Ok((config, Inputs { text, templates }, origin, base_dir))
+    let templates = template::read_files(&config.templates, base_dir.as_deref())
+        .map_err(|e| NotificationsError::Templates { origin: origin.clone(), message: e.to_string() })?;
+    Ok(Loaded { config, inputs: Inputs { text, templates }, origin, base_dir })
 }
 
-fn build(settings: &NotificationsConfig) -> Result<Built, NotificationsError> {
-    let (config, inputs, origin, base_dir) = read_inputs(settings)?;
-    let templates = Templates::load(&config.templates, base_dir.as_deref())
+fn build(loaded: Loaded) -> Result<Built, NotificationsError> {
+    let Loaded { config, inputs, origin, base_dir } = loaded;
+    let templates = Templates::from_files(&inputs.templates)
         .map_err(|e| NotificationsError::Templates { origin: origin.clone(), message: e.to_string() })?;
     let ctx = BuildContext { templates: Arc::new(templates), global: config.global.clone(), base_dir };
     let integrations = receivers::build(&config, &ctx)
@@ -131,7 +128,7 @@ impl Notifications {
         external_url: &str,
         registry: &mut Registry,
     ) -> Result<Notifications, NotificationsError> {
-        let built = build(settings)?;
+        let built = build(read_inputs(settings)?)?;
         let dir = data_dir.join("notify");
         let clock = Clock::system();
         let silences = Arc::new(Silences::open(Some(&dir), clock, SILENCE_RETENTION)?);
@@ -164,12 +161,12 @@ impl Notifications {
     /// dispatcher re-forms its groups, as Alertmanager does on reload); on error the running
     /// config stays.
     pub fn reload(&self, settings: &NotificationsConfig) -> Result<(), NotificationsError> {
-        let (_, inputs, _, _) = read_inputs(settings)?;
-        if *self.inputs.lock().unwrap_or_else(PoisonError::into_inner) == inputs {
+        let loaded = read_inputs(settings)?;
+        if *self.inputs.lock().unwrap_or_else(PoisonError::into_inner) == loaded.inputs {
             tracing::debug!("alertmanager config unchanged");
             return Ok(());
         }
-        let built = build(settings)?;
+        let built = build(loaded)?;
         self.dispatcher
             .reload(built.config, built.inputs.text.clone(), built.integrations, built.time_intervals)
             .map_err(|e| NotificationsError::Dispatch(e.to_string()))?;
@@ -232,7 +229,7 @@ mod tests {
             alertmanager_config: Some(am.display().to_string()),
             ..NotificationsConfig::default()
         };
-        let read = || read_inputs(&settings).unwrap().1;
+        let read = || read_inputs(&settings).unwrap().inputs;
         let first = read();
         assert_eq!(first.templates.len(), 1);
         assert_eq!(read(), first, "nothing changed");
@@ -247,7 +244,7 @@ mod tests {
         assert_ne!(read(), second, "the config changed");
         // A broken file is an error naming it, and changes nothing.
         std::fs::write(&am, "route: [\n").unwrap();
-        let err = read_inputs(&settings).unwrap_err().to_string();
+        let err = read_inputs(&settings).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("am.yml"), "{err}");
     }
 }

@@ -70,20 +70,7 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
-/// The proleptic Gregorian (year, month, day) of a day number counted from 1970-01-01
-/// (Howard Hinnant's `civil_from_days`: eras of 400 years starting on March 1st); exact over
-/// the whole `i64` millisecond range.
-pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_march_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_march_year + 2) / 153;
-    let day = day_of_march_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
-}
+pub(crate) use harrier_telemetry::civil::civil_from_days;
 
 /// The UTC calendar position of `seconds` since the Unix epoch.
 fn civil_time(seconds: i64) -> CivilTime {
