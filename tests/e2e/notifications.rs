@@ -505,6 +505,20 @@ async fn kill_9_keeps_silences_and_sends_no_duplicate_before_repeat_interval() {
         async move { (!got.is_empty()).then_some(()) }
     })
     .await;
+    // A delivery is at-least-once: a crash between the receiver's answer and the notification
+    // log reaching disk sends it again. The restart is after the log write, as the acceptance
+    // asks ("while a group is active"), which the router reports in its metrics.
+    until("delivery logged to disk", Duration::from_secs(30), || {
+        let url = url.clone();
+        async move {
+            let text = http().get(format!("{url}/metrics")).send().await.ok()?.text().await.ok()?;
+            let writes = text
+                .lines()
+                .find_map(|l| l.strip_prefix("harrier_router_alertmanager_nflog_writes_total "))?;
+            (writes.trim().parse::<f64>().ok()? >= 1.0).then_some(())
+        }
+    })
+    .await;
 
     router.proc.kill9();
     let router = Router::start_with(&data, dir.path(), port, &args).await;
