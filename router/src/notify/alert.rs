@@ -7,6 +7,7 @@
 
 use harrier_telemetry::model::Labels;
 use std::fmt;
+use std::sync::Arc;
 
 /// Alertmanager's fingerprint of a label set: FNV-1a 64 over the labels sorted by name, each
 /// name and value followed by the byte 0xff (`model.LabelSet.Fingerprint`). Printed as 16 hex
@@ -137,7 +138,7 @@ pub struct AlertStatus {
 /// An alert with its status and the receivers its routes send to (the API's `GettableAlert`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertView {
-    pub alert: Alert,
+    pub alert: Arc<Alert>,
     pub fingerprint: Fingerprint,
     pub status: AlertStatus,
     pub receivers: Vec<String>,
@@ -163,8 +164,9 @@ pub struct Notification {
     /// `{}/{severity="page"}:{alertname="InstanceDown"}`.
     pub group_key: String,
     pub group_labels: Labels,
-    /// The group's alerts (firing and resolved), sorted by labels.
-    pub alerts: Vec<Alert>,
+    /// The group's alerts (firing and resolved), sorted by labels; shared with the alert
+    /// store and the aggregation group.
+    pub alerts: Vec<Arc<Alert>>,
     /// The time the notification is built (decides firing vs resolved).
     pub now_ms: i64,
     /// The router's external URL (Alertmanager's `--web.external-url`).
@@ -173,11 +175,11 @@ pub struct Notification {
 
 impl Notification {
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.iter().filter(|a| !a.resolved_at(self.now_ms))
+        self.alerts.iter().map(|a| &**a).filter(|a| !a.resolved_at(self.now_ms))
     }
 
     pub fn resolved(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.iter().filter(|a| a.resolved_at(self.now_ms))
+        self.alerts.iter().map(|a| &**a).filter(|a| a.resolved_at(self.now_ms))
     }
 
     /// `firing` when any alert fires, else `resolved`.

@@ -269,7 +269,7 @@ impl Inner {
     }
 
     /// Inserts an alert into the groups of every route it matches, creating them as needed.
-    fn route(self: &Arc<Self>, state: &mut State, alert: Alert, now_ms: i64) {
+    fn route(self: &Arc<Self>, state: &mut State, alert: Arc<Alert>, now_ms: i64) {
         let generation = Arc::clone(&state.generation);
         if generation.cancel.is_cancelled() {
             return;
@@ -283,13 +283,13 @@ impl Inner {
                 labels: group::group_labels(&alert.labels, opts),
             };
             if let Some(g) = state.groups.get_mut(&id) {
-                g.insert(alert.clone(), now_ms);
+                g.insert(Arc::clone(&alert), now_ms);
                 continue;
             }
             let key = crate::notify::alert::group_key(generation.tree.node(route).key(), &id.labels);
             let cancel = generation.cancel.child_token();
             let mut g = AggrGroup::new(id.labels.clone(), key, opts, cancel.clone());
-            g.insert(alert.clone(), now_ms);
+            g.insert(Arc::clone(&alert), now_ms);
             let wake = Arc::clone(&g.wake);
             state.groups.insert(id.clone(), g);
             self.metrics.aggregation_groups.set(state.groups.len() as i64);
@@ -299,12 +299,12 @@ impl Inner {
 
     /// Every held alert: the store's, and resolved ones that the store collected but a group
     /// still holds for its resolved notification.
-    fn held_alerts(state: &State) -> Vec<Alert> {
-        let mut out: HashMap<Fingerprint, Alert> =
-            state.store.iter().map(|(fp, a)| (*fp, a.clone())).collect();
+    fn held_alerts(state: &State) -> Vec<Arc<Alert>> {
+        let mut out: HashMap<Fingerprint, Arc<Alert>> =
+            state.store.iter().map(|(fp, a)| (*fp, Arc::clone(a))).collect();
         for g in state.groups.values() {
             for (fp, a) in &g.alerts {
-                out.entry(*fp).or_insert_with(|| a.clone());
+                out.entry(*fp).or_insert_with(|| Arc::clone(a));
             }
         }
         out.into_values().collect()
@@ -593,7 +593,7 @@ impl AlertmanagerApi for Dispatcher {
         let now_ms = self.inner.clock.now_ms();
         let (alerts, generation) = {
             let state = self.inner.lock_state();
-            let alerts: Vec<Alert> = state.store.iter().map(|(_, a)| a.clone()).collect();
+            let alerts: Vec<Arc<Alert>> = state.store.iter().map(|(_, a)| Arc::clone(a)).collect();
             (alerts, Arc::clone(&state.generation))
         };
         let mut views = views::alert_views(&self.inner, &generation, alerts, now_ms);
@@ -609,12 +609,12 @@ impl AlertmanagerApi for Dispatcher {
                 .groups
                 .values()
                 .filter_map(|g| {
-                    let mut alerts: Vec<Alert> =
+                    let mut alerts: Vec<Arc<Alert>> =
                         g.alerts.values().filter(|a| !a.resolved_at(now_ms)).cloned().collect();
                     if alerts.is_empty() {
                         return None;
                     }
-                    alerts.sort_by(group::alert_order);
+                    alerts.sort_by(|a, b| group::alert_order(a, b));
                     Some(GroupCopy {
                         labels: g.labels.clone(),
                         receiver: g.receiver.clone(),

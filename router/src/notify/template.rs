@@ -109,7 +109,7 @@ impl TemplateData {
     /// The data for `alerts`, a subset of `n`'s (the webhook sends at most `max_alerts`):
     /// `.Status`, `.Alerts`, `.CommonLabels` and `.CommonAnnotations` describe those alerts
     /// only, as upstream truncates before building `template.Data`.
-    pub fn for_alerts(n: &Notification, alerts: &[Alert]) -> TemplateData {
+    pub fn for_alerts(n: &Notification, alerts: &[Arc<Alert>]) -> TemplateData {
         let alerts: Vec<Arc<AlertData>> = alerts
             .iter()
             .map(|a| {

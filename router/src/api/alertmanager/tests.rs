@@ -67,7 +67,7 @@ impl FakeAlertmanager {
         };
         let receiver = if a.labels.get("severity") == Some("page") { "pager" } else { "default" };
         AlertView {
-            alert: a.clone(),
+            alert: Arc::new(a.clone()),
             fingerprint: a.fingerprint(),
             status: crate::notify::AlertStatus { state, silenced_by, inhibited_by, muted_by: vec![] },
             receivers: vec![receiver.to_string()],

@@ -7,8 +7,11 @@
 //!   re-sent after a restart or a reload do not wait again);
 //! - each flush re-arms the timer for `group_interval` *before* running the pipeline, so slow
 //!   receivers do not shift the schedule;
-//! - a flush sends the group's alerts as of flush time, firing ones with their end time
-//!   cleared (they cannot resolve as the notification travels); after a flush whose pipeline
+//! - a flush sends the group's alerts as of flush time: whether each is firing or resolved is
+//!   decided at that time (the batch's `now_ms`, which every later step uses), so an alert
+//!   cannot resolve as the notification travels; a firing alert's end time is rendered as
+//!   Go's zero time, as upstream clears it (see `template.rs`). The batch shares the group's
+//!   `Arc<Alert>`s rather than copying them. After a flush whose pipeline
 //!   succeeded, the resolved alerts it carried are removed from the group unless they changed
 //!   meanwhile (upstream's `DeleteIfNotModified`);
 //! - a group left empty is removed by the dispatcher's maintenance (every 30s), which stops
@@ -49,7 +52,7 @@ pub(super) struct AggrGroup {
     pub(super) labels: Labels,
     pub(super) key: String,
     pub(super) receiver: String,
-    pub(super) alerts: HashMap<Fingerprint, Alert>,
+    pub(super) alerts: HashMap<Fingerprint, Arc<Alert>>,
     pub(super) next_flush: Instant,
     pub(super) has_flushed: bool,
     /// Time intervals muting the group at its last flush (for the API's `mutedBy`).
@@ -77,7 +80,7 @@ impl AggrGroup {
 
     /// Adds or replaces an alert; flushes at once when the group has not flushed and the alert
     /// started more than `group_wait` ago.
-    pub(super) fn insert(&mut self, alert: Alert, now_ms: i64) {
+    pub(super) fn insert(&mut self, alert: Arc<Alert>, now_ms: i64) {
         let late = alert.starts_at_ms + self.group_wait_ms < now_ms;
         self.alerts.insert(alert.fingerprint(), alert);
         if !self.has_flushed && late {
@@ -139,7 +142,7 @@ pub(super) fn alert_order(a: &Alert, b: &Alert) -> Ordering {
 pub(super) struct Batch {
     pub(super) group_key: String,
     pub(super) group_labels: Labels,
-    pub(super) alerts: Vec<Alert>,
+    pub(super) alerts: Vec<Arc<Alert>>,
     /// The resolved alerts carried, with the update time they had, for removal after a
     /// successful flush.
     pub(super) resolved: Vec<(Fingerprint, i64)>,
@@ -203,20 +206,17 @@ fn begin_flush(inner: &Inner, id: &GroupId, opts: &RouteOpts) -> Option<Batch> {
         return None;
     }
     let mut resolved = Vec::new();
-    let mut alerts: Vec<Alert> = g
+    let mut alerts: Vec<Arc<Alert>> = g
         .alerts
         .iter()
         .map(|(fp, a)| {
-            let mut a = a.clone();
             if a.resolved_at(now_ms) {
                 resolved.push((*fp, a.updated_at_ms));
-            } else {
-                a.ends_at_ms = 0;
             }
-            a
+            Arc::clone(a)
         })
         .collect();
-    alerts.sort_by(alert_order);
+    alerts.sort_by(|a, b| alert_order(a, b));
     Some(Batch {
         group_key: g.key.clone(),
         group_labels: g.labels.clone(),

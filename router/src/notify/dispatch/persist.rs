@@ -228,7 +228,7 @@ impl SavedAlert {
 /// A copy of one file's state, taken under its lock and serialised off it.
 enum Snapshot {
     Nflog(SavedNflog),
-    Alerts { saved_at_ms: i64, alerts: Vec<Alert> },
+    Alerts { saved_at_ms: i64, alerts: Vec<Arc<Alert>> },
 }
 
 fn take_snapshot(inner: &Inner, kind: StateKind) -> (u64, Snapshot) {
@@ -261,7 +261,7 @@ pub(super) async fn write(inner: &Inner, kind: StateKind, always: bool) -> Optio
         match snapshot {
             Snapshot::Nflog(saved) => state_file::write(&path, &saved)?,
             Snapshot::Alerts { saved_at_ms, alerts } => {
-                let alerts = alerts.iter().map(SavedAlertRef).collect();
+                let alerts = alerts.iter().map(|a| SavedAlertRef(a)).collect();
                 state_file::write(&path, &SavedAlertsRef { saved_at_ms, alerts })?
             }
         }

@@ -74,7 +74,7 @@ pub(super) async fn flush(
     let deadline = Instant::now() + flush_timeout;
 
     // 1. Inhibition.
-    let alerts: Vec<Alert> = {
+    let alerts: Vec<Arc<Alert>> = {
         let inhibitor = inner.read_inhibitor();
         batch
             .alerts
@@ -110,7 +110,7 @@ pub(super) async fn flush(
 
     // 4. Silences.
     let silenced = inner.silenced_by(alerts.iter().map(|a| (a.fingerprint(), &a.labels)));
-    let alerts: Vec<Alert> =
+    let alerts: Vec<Arc<Alert>> =
         alerts.into_iter().zip(silenced).filter(|(_, by)| by.is_empty()).map(|(a, _)| a).collect();
     if alerts.is_empty() {
         return true;
@@ -160,7 +160,7 @@ async fn notify_integration(
     integration: Arc<dyn Integration>,
     key: ReceiverKey,
     ctx: Arc<FlushContext>,
-    alerts: Arc<Vec<Alert>>,
+    alerts: Arc<Vec<Arc<Alert>>>,
 ) -> bool {
     let mut firing = Vec::new();
     let mut resolved = Vec::new();
@@ -190,7 +190,7 @@ async fn notify_integration(
         return true;
     }
 
-    let to_send: Vec<Alert> = if send_resolved {
+    let to_send: Vec<Arc<Alert>> = if send_resolved {
         alerts.to_vec()
     } else {
         alerts.iter().filter(|a| !a.resolved_at(ctx.now_ms)).cloned().collect()

@@ -17,9 +17,12 @@
 //! - [`AlertStore::gc`] drops resolved alerts (Alertmanager runs it every
 //!   `--alerts.gc-interval`, 30m). Aggregation groups hold their own copies until the resolved
 //!   notification went out, so collecting never loses one.
+//! - Alerts are held as `Arc<Alert>`: the aggregation groups, flush batches and
+//!   notifications share the stored version instead of copying it.
 
 use crate::notify::alert::{Alert, Fingerprint};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What [`AlertStore::put`] did with an alert.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +30,7 @@ pub enum PutOutcome {
     /// Stored (merged or replacing).
     Stored {
         /// The alert as stored.
-        alert: Alert,
+        alert: Arc<Alert>,
         /// Whether the alerts snapshot must be rewritten for it (see the module docs).
         persist: bool,
     },
@@ -38,7 +41,7 @@ pub enum PutOutcome {
 /// Alerts by fingerprint.
 #[derive(Debug)]
 pub struct AlertStore {
-    alerts: HashMap<Fingerprint, Alert>,
+    alerts: HashMap<Fingerprint, Arc<Alert>>,
     max_alerts: usize,
 }
 
@@ -71,11 +74,12 @@ impl AlertStore {
             None if self.alerts.len() >= self.max_alerts => return PutOutcome::Rejected,
             None => (alert, true),
         };
-        self.alerts.insert(fp, stored.clone());
+        let stored = Arc::new(stored);
+        self.alerts.insert(fp, Arc::clone(&stored));
         PutOutcome::Stored { alert: stored, persist }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &Alert)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &Arc<Alert>)> {
         self.alerts.iter()
     }
 
@@ -84,7 +88,7 @@ impl AlertStore {
     }
 
     /// Removes the alerts resolved at `now_ms` and returns them.
-    pub fn gc(&mut self, now_ms: i64) -> Vec<Alert> {
+    pub fn gc(&mut self, now_ms: i64) -> Vec<Arc<Alert>> {
         let resolved: Vec<Fingerprint> =
             self.alerts.iter().filter(|(_, a)| a.resolved_at(now_ms)).map(|(fp, _)| *fp).collect();
         resolved.iter().filter_map(|fp| self.alerts.remove(fp)).collect()

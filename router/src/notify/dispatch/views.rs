@@ -24,10 +24,14 @@ use super::{Generation, Inner, group, lock};
 use crate::notify::alert::{Alert, AlertState, AlertStatus, AlertView, Fingerprint, GroupView};
 use harrier_telemetry::model::Labels;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Silence IDs muting each alert, valid for one silences version.
 pub(super) struct SilenceCache {
     version: Option<u64>,
+    /// No silence was active at this version: every alert's answer is "none", nothing is
+    /// stored per alert (the common case: a cache entry per alert would only hold empty lists).
+    none_active: bool,
     by_alert: HashMap<Fingerprint, Vec<String>>,
     /// Entries kept at most (the cache is cleared when full).
     capacity: usize,
@@ -35,13 +39,20 @@ pub(super) struct SilenceCache {
 
 impl SilenceCache {
     pub(super) fn new(capacity: usize) -> SilenceCache {
-        SilenceCache { version: None, by_alert: HashMap::new(), capacity: capacity.max(1) }
+        SilenceCache {
+            version: None,
+            none_active: false,
+            by_alert: HashMap::new(),
+            capacity: capacity.max(1),
+        }
     }
 
-    fn at_version(&mut self, version: u64) {
+    /// Moves the cache to `version`; `none_active` is asked only when the version changed.
+    fn at_version(&mut self, version: u64, none_active: impl FnOnce() -> bool) {
         if self.version != Some(version) {
-            self.by_alert.clear();
+            self.by_alert = HashMap::new();
             self.version = Some(version);
+            self.none_active = none_active();
         }
     }
 }
@@ -58,7 +69,12 @@ impl Inner {
         let version = self.silences.version();
         let mut out: Vec<Option<Vec<String>>> = {
             let mut cache = lock(&self.silence_cache);
-            cache.at_version(version);
+            // Counted after the version was read: a silence added in between is counted (a
+            // conservative answer for this version), one added later changes the version.
+            cache.at_version(version, || self.silences.count_by_state().0 == 0);
+            if cache.none_active {
+                return vec![Vec::new(); alerts.len()];
+            }
             alerts.iter().map(|(fp, _)| cache.by_alert.get(fp).cloned()).collect()
         };
         let mut computed = Vec::new();
@@ -99,10 +115,10 @@ fn receivers_of(generation: &Generation, alert: &Alert) -> Vec<String> {
 pub(super) fn alert_views(
     inner: &Inner,
     generation: &Generation,
-    alerts: Vec<Alert>,
+    alerts: Vec<Arc<Alert>>,
     now_ms: i64,
 ) -> Vec<AlertView> {
-    let fingerprints: Vec<Fingerprint> = alerts.iter().map(Alert::fingerprint).collect();
+    let fingerprints: Vec<Fingerprint> = alerts.iter().map(|a| a.fingerprint()).collect();
     let silenced = inner.silenced_by(fingerprints.iter().copied().zip(alerts.iter().map(|a| &a.labels)));
     alerts
         .into_iter()
@@ -132,7 +148,7 @@ pub(super) struct GroupCopy {
     pub(super) receiver: String,
     pub(super) group_key: String,
     pub(super) muted_by: Vec<String>,
-    pub(super) alerts: Vec<Alert>,
+    pub(super) alerts: Vec<Arc<Alert>>,
 }
 
 /// `/alerts/groups`: the groups with their alerts' status, the group's muting included
@@ -145,10 +161,10 @@ pub(super) fn group_views(
     now_ms: i64,
 ) -> Vec<GroupView> {
     // Each alert's own status once, however many groups hold it.
-    let mut distinct: HashMap<Fingerprint, Alert> = HashMap::new();
+    let mut distinct: HashMap<Fingerprint, Arc<Alert>> = HashMap::new();
     for g in &groups {
         for a in &g.alerts {
-            distinct.entry(a.fingerprint()).or_insert_with(|| a.clone());
+            distinct.entry(a.fingerprint()).or_insert_with(|| Arc::clone(a));
         }
     }
     let views: HashMap<Fingerprint, AlertView> =

@@ -132,8 +132,8 @@ pub(crate) async fn endless_server(
 pub(crate) const T10: i64 = 1_796_551_200_000;
 pub(crate) const MINUTE: i64 = 60_000;
 
-fn alert(instance: &str, annotations: &[(&str, &str)], starts: i64, ends: i64, url: &str) -> Alert {
-    Alert {
+fn alert(instance: &str, annotations: &[(&str, &str)], starts: i64, ends: i64, url: &str) -> Arc<Alert> {
+    Arc::new(Alert {
         labels: Labels::from_pairs([
             ("alertname", "InstanceDown"),
             ("job", "node"),
@@ -146,7 +146,7 @@ fn alert(instance: &str, annotations: &[(&str, &str)], starts: i64, ends: i64, u
         generator_url: url.to_string(),
         updated_at_ms: starts,
         timeout: false,
-    }
+    })
 }
 
 /// The alerts of the reference run against Alertmanager 0.25: two firing, one resolved,
@@ -188,7 +188,7 @@ pub(crate) fn reference_notification() -> Notification {
 pub(crate) fn resolved_notification() -> Notification {
     let mut n = reference_notification();
     for a in &mut n.alerts {
-        a.ends_at_ms = T10 + 30 * MINUTE;
+        Arc::make_mut(a).ends_at_ms = T10 + 30 * MINUTE;
     }
     n
 }

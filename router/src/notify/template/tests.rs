@@ -13,7 +13,7 @@ use crate::notify::receivers::test_server::{MINUTE, T10, reference_notification}
 /// with the first alert's end time set ahead (a firing alert sent by Prometheus has one).
 fn notification() -> Notification {
     let mut n = reference_notification();
-    n.alerts[0].ends_at_ms = T10 + 65 * MINUTE;
+    std::sync::Arc::make_mut(&mut n.alerts[0]).ends_at_ms = T10 + 65 * MINUTE;
     n
 }
 
@@ -117,7 +117,7 @@ fn default_text_templates_match_alertmanager() {
 #[test]
 fn subject_when_resolved_and_without_extra_labels() {
     let mut n = notification();
-    n.alerts[1].ends_at_ms = T10 + 90 * MINUTE;
+    std::sync::Arc::make_mut(&mut n.alerts[1]).ends_at_ms = T10 + 90 * MINUTE;
     n.now_ms = T10 + 120 * MINUTE;
     let t = defaults();
     assert_eq!(

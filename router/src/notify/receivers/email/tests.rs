@@ -122,7 +122,7 @@ fn notification() -> Notification {
         receiver: "ops".to_string(),
         group_key: r#"{}:{alertname="DiskFull"}"#.to_string(),
         group_labels: Labels::from_pairs([("alertname", "DiskFull")]),
-        alerts: vec![alert],
+        alerts: vec![std::sync::Arc::new(alert)],
         now_ms: ms("2024-01-02T03:04:05Z"),
         external_url: "http://harrier.example:9093".to_string(),
     }

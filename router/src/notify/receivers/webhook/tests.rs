@@ -13,8 +13,14 @@ use std::time::Duration;
 /// Go's zero `time.Time` as `encoding/json` prints it.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-fn alert(pairs: &[(&str, &str)], annotations: &[(&str, &str)], starts: i64, ends: i64, url: &str) -> Alert {
-    Alert {
+fn alert(
+    pairs: &[(&str, &str)],
+    annotations: &[(&str, &str)],
+    starts: i64,
+    ends: i64,
+    url: &str,
+) -> Arc<Alert> {
+    Arc::new(Alert {
         labels: Labels::from_pairs(pairs.iter().copied()),
         annotations: Labels::from_pairs(annotations.iter().copied()),
         starts_at_ms: starts,
@@ -22,7 +28,7 @@ fn alert(pairs: &[(&str, &str)], annotations: &[(&str, &str)], starts: i64, ends
         generator_url: url.to_string(),
         updated_at_ms: starts,
         timeout: false,
-    }
+    })
 }
 
 fn ms(rfc3339: &str) -> i64 {
