@@ -8,22 +8,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
+mod allocator;
 mod local;
-
-/// mimalloc instead of glibc's malloc: the pipelines allocate many small, short-lived
-/// buffers next to a few large ones (scrape bodies, requests), a mix glibc serves with costly
-/// consolidation and fragmentation (measured in docs/PERFORMANCE.md).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Harrier: the observability plane for EKS.
 ///
 /// One binary in two roles. The agent runs on every node (a DaemonSet): it scrapes
 /// Prometheus targets and host metrics and ships them with remote_write, buffering on disk so
 /// a backend outage or a crash loses nothing. The router stores what agents send, answers
-/// Prometheus's query API, and (coming) evaluates rules and routes alerts. Configuration files
-/// are Prometheus's own: bring your prometheus.yml unchanged.
+/// Prometheus's query API, evaluates rule files and routes alerts as Alertmanager does.
+/// Configuration files are Prometheus's and Alertmanager's own: bring your prometheus.yml,
+/// rule files and alertmanager.yml unchanged.
 #[derive(Parser, Debug)]
 #[command(name = "harrier", version, about, long_about, propagate_version = true)]
 struct Cli {
@@ -423,6 +418,7 @@ fn test_routes(
 }
 
 fn run_router(args: RouterArgs) -> anyhow::Result<()> {
+    allocator::tune_for_long_lived_state();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("harrier-router")

@@ -235,6 +235,16 @@ async fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = args.work_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
+    // State left by an earlier run in the same work directory would make both peers find the
+    // alerts already notified (and send nothing until repeat_interval).
+    for data in ["am-data", "router-data"] {
+        match std::fs::remove_dir_all(dir.join(data)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("clearing {}", dir.join(data).display()));
+            }
+            _ => {}
+        }
+    }
     let received: Received = Arc::default();
     let receiver_port = start_receiver(Arc::clone(&received)).await?;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;

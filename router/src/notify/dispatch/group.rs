@@ -175,7 +175,8 @@ pub(super) async fn run(
         let flushed = tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
-            ok = pipeline::flush(&inner, &generation, &id, &batch) => ok,
+            // Boxed: the group's task stays small while it waits for its next flush.
+            ok = Box::pin(pipeline::flush(&inner, &generation, &id, &batch)) => ok,
         };
         if flushed {
             inner.with_group(&id, |g| {

@@ -206,7 +206,10 @@ async fn notify_integration(
         };
         let label = integration_label(integration.name());
         inner.metrics.notifications.get_or_create(&label).inc();
-        let (attempts, outcome) = deliver(&inner, integration.as_ref(), &key, &ctx, &notification).await;
+        // Boxed: a task waiting for its integration's delivery slot stays small (every group
+        // can be flushing at once, see `Limited`).
+        let (attempts, outcome) =
+            Box::pin(deliver(&inner, integration.as_ref(), &key, &ctx, &notification)).await;
         inner.record_delivery(DeliveryRecord {
             at_ms: inner.clock.now_ms(),
             receiver: ctx.receiver.clone(),
