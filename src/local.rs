@@ -64,6 +64,14 @@ pub async fn run(options: LocalOptions, shutdown: CancellationToken) -> anyhow::
     // The router config's global section sets the agent's scrape interval too.
     let loaded = harrier_router::config::load_file(&router_config)?;
     let scrape_interval = loaded.config.global.scrape_interval;
+    if loaded.config.web.tls_server_config.is_some() && options.agent_config.is_none() {
+        anyhow::bail!(
+            "{}: web.tls_server_config: the generated agent config writes to the router over plain \
+             HTTP on loopback; give --agent-config with an https remote_write (and its tls_config), \
+             or run `harrier router` for HTTPS",
+            router_config.display()
+        );
+    }
     let agent_config = match &options.agent_config {
         Some(path) => path.clone(),
         None => {

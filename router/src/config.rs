@@ -48,6 +48,7 @@ use harrier_telemetry::global_config::GlobalConfig;
 use harrier_telemetry::http_client::{self, HttpClientConfig, join_dir};
 use harrier_telemetry::remote_write_sink::RemoteWriteConfig;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -152,13 +153,147 @@ impl Default for RulesConfig {
     }
 }
 
-/// `web:` (Harrier): Prometheus's `--web.external-url`.
+/// `web:` (Harrier): Prometheus's `--web.external-url`, and the HTTPS settings of Prometheus's
+/// web configuration file (`--web.config.file`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     /// The URL the router is reached at (in alerts' `generatorURL` and `$externalURL`).
     #[serde(default)]
     pub external_url: Option<String>,
+    /// HTTPS for the router's own server; plain HTTP without it (see `crate::run::tls`).
+    #[serde(default)]
+    pub tls_server_config: Option<TlsServerConfig>,
+}
+
+/// `web.tls_server_config`: the names and values of Prometheus's web configuration file
+/// (exporter-toolkit's `tls_server_config`), the subset rustls implements.
+///
+/// ```yaml
+/// web:
+///   tls_server_config:
+///     cert_file: server.crt     # PEM: the server's certificate, then its chain
+///     key_file: server.key      # PEM: PKCS#8, PKCS#1 or SEC1
+///     client_auth_type: RequireAndVerifyClientCert   # default NoClientCert
+///     client_ca_file: ca.crt    # PEM; with VerifyClientCertIfGiven/RequireAndVerifyClientCert
+///     min_version: TLS12        # or TLS13
+///     max_version: TLS13        # or TLS12
+/// ```
+///
+/// exporter-toolkit's other fields are recognised only to be refused by name
+/// ([`TlsServerConfig::unsupported_fields`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// The server's certificate chain (relative to the config file once loaded).
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    /// The certificate's private key.
+    #[serde(default)]
+    pub key_file: Option<String>,
+    #[serde(default)]
+    pub client_auth_type: ClientAuthType,
+    /// The CAs client certificates are verified against.
+    #[serde(default)]
+    pub client_ca_file: Option<String>,
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    // exporter-toolkit's fields that Harrier does not implement: read only to be refused.
+    #[serde(default)]
+    cert: Option<IgnoredAny>,
+    #[serde(default)]
+    key: Option<IgnoredAny>,
+    #[serde(default)]
+    client_ca: Option<IgnoredAny>,
+    #[serde(default)]
+    client_allowed_sans: Option<IgnoredAny>,
+    /// The newest TLS version offered: TLS13 (default) or TLS12.
+    #[serde(default)]
+    pub max_version: Option<TlsVersion>,
+    #[serde(default)]
+    cipher_suites: Option<IgnoredAny>,
+    #[serde(default)]
+    prefer_server_cipher_suites: Option<IgnoredAny>,
+    #[serde(default)]
+    curve_preferences: Option<IgnoredAny>,
+}
+
+impl TlsServerConfig {
+    /// The exporter-toolkit fields present that Harrier does not implement, each with why.
+    pub fn unsupported_fields(&self) -> Vec<(&'static str, &'static str)> {
+        const INLINE: &str = "inline PEM is not supported: put it in a file and use cert_file, key_file \
+                              and client_ca_file";
+        const RUSTLS_CHOOSES: &str = "not supported: rustls's safe defaults apply";
+        [
+            ("cert", self.cert.is_some(), INLINE),
+            ("key", self.key.is_some(), INLINE),
+            ("client_ca", self.client_ca.is_some(), INLINE),
+            (
+                "client_allowed_sans",
+                self.client_allowed_sans.is_some(),
+                "not supported: verify client certificates with client_ca_file",
+            ),
+            ("cipher_suites", self.cipher_suites.is_some(), RUSTLS_CHOOSES),
+            ("prefer_server_cipher_suites", self.prefer_server_cipher_suites.is_some(), RUSTLS_CHOOSES),
+            ("curve_preferences", self.curve_preferences.is_some(), RUSTLS_CHOOSES),
+        ]
+        .into_iter()
+        .filter(|(_, present, _)| *present)
+        .map(|(name, _, why)| (name, why))
+        .collect()
+    }
+}
+
+/// `client_auth_type`: Go's `tls.ClientAuthType` names, as exporter-toolkit takes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ClientAuthType {
+    /// No client certificate is asked for.
+    /// (Also written `""`, as exporter-toolkit accepts.)
+    #[default]
+    #[serde(alias = "")]
+    NoClientCert,
+    /// A certificate is asked for, not required, and not verified (insecure).
+    RequestClientCert,
+    /// A certificate is required but not verified (insecure).
+    /// (Also written `RequireClientCert`, exporter-toolkit's old name.)
+    #[serde(alias = "RequireClientCert")]
+    RequireAnyClientCert,
+    /// A certificate, if sent, is verified against `client_ca_file`.
+    VerifyClientCertIfGiven,
+    /// A certificate is required and verified against `client_ca_file`.
+    RequireAndVerifyClientCert,
+}
+
+impl ClientAuthType {
+    /// Whether client certificates are verified against `client_ca_file`.
+    pub fn verifies(self) -> bool {
+        matches!(self, ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthType::NoClientCert => "NoClientCert",
+            ClientAuthType::RequestClientCert => "RequestClientCert",
+            ClientAuthType::RequireAnyClientCert => "RequireAnyClientCert",
+            ClientAuthType::VerifyClientCertIfGiven => "VerifyClientCertIfGiven",
+            ClientAuthType::RequireAndVerifyClientCert => "RequireAndVerifyClientCert",
+        }
+    }
+}
+
+/// `min_version`: exporter-toolkit's names. TLS 1.0 and 1.1 parse (so the error says why they
+/// are refused) but rustls implements neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    #[serde(rename = "TLS10")]
+    Tls10,
+    #[serde(rename = "TLS11")]
+    Tls11,
+    #[default]
+    #[serde(rename = "TLS12")]
+    Tls12,
+    #[serde(rename = "TLS13")]
+    Tls13,
 }
 
 /// `storage:`.
@@ -304,13 +439,30 @@ pub use harrier_telemetry::config_diagnostic::ConfigError;
 pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
     let text = config_diagnostic::read_config(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    load(&text, &path.display().to_string(), Some(&dir))
+    load(&text, &path.display().to_string(), Some(&dir), TlsFiles::Check)
+}
+
+/// [`load_file`] for a reload of a running router: the `tls_server_config` files are not
+/// read. The running server keeps its settings until a restart and re-reads those files itself
+/// when they change, so a certificate rotation caught half-way (new certificate, old key) must
+/// not make the reload of rules and routes fail.
+pub fn load_file_for_reload(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = config_diagnostic::read_config(path)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load(&text, &path.display().to_string(), Some(&dir), TlsFiles::Skip)
+}
+
+/// Whether loading reads and checks the `tls_server_config` files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsFiles {
+    Check,
+    Skip,
 }
 
 /// Validates a configuration given as text; `origin` names it in errors. Relative paths stay
 /// relative to the working directory.
 pub fn load_str(yaml: &str, origin: &str) -> Result<LoadedConfig, ConfigError> {
-    load(yaml, origin, None)
+    load(yaml, origin, None, TlsFiles::Check)
 }
 
 /// Whether a YAML document looks like a router configuration (has one of the router's own
@@ -325,7 +477,12 @@ pub fn looks_like_router_config(yaml: &str) -> bool {
         && !["scrape_configs", "remote_write", "host_metrics"].iter().any(|key| map.contains_key(*key))
 }
 
-fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+fn load(
+    text: &str,
+    origin: &str,
+    dir: Option<&Path>,
+    tls_files: TlsFiles,
+) -> Result<LoadedConfig, ConfigError> {
     let mut config: RouterConfig = config_diagnostic::deserialize_yaml(text, origin)?;
     let invalid = |path: FieldPath, message: String| {
         let position = locate::locate(text, &path);
@@ -375,6 +532,21 @@ fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, Co
         && reqwest::Url::parse(url).is_err()
     {
         return Err(invalid(root.key("web").key("external_url"), format!("{url:?} is not an absolute URL")));
+    }
+    if let Some(tls) = &mut config.web.tls_server_config {
+        let at = root.key("web").key("tls_server_config");
+        if let Some((field, why)) = tls.unsupported_fields().first() {
+            return Err(invalid(at.key(field), (*why).to_string()));
+        }
+        for file in [&mut tls.cert_file, &mut tls.key_file, &mut tls.client_ca_file].into_iter().flatten() {
+            *file = join_dir(dir, file);
+        }
+        // Reads and parses the files and builds the rustls configuration the server will use:
+        // a key that does not match its certificate fails here, not at the first connection.
+        if tls_files == TlsFiles::Check {
+            crate::run::tls::server_config(tls)
+                .map_err(|e| invalid(at.key(e.field().as_str()), e.to_string()))?;
+        }
     }
 
     let query = root.key("query");

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 mod notifications;
 #[cfg(test)]
 mod tests;
+pub(crate) mod tls;
 
 use notifications::{Notifications, NotificationsError};
 
@@ -75,6 +76,8 @@ pub enum RouterError {
     Datasource(#[from] DatasourceError),
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
+    #[error("web.tls_server_config.{field}: {0}", field = .0.field())]
+    Tls(#[from] tls::TlsError),
     #[error("rule files: {0}")]
     RuleFiles(#[from] RulesError),
     #[error("loading rules failed:\n{0}")]
@@ -414,6 +417,12 @@ pub async fn serve(
     };
     router.reload_metrics.record(true);
 
+    let tls = match &router.config.web.tls_server_config {
+        Some(settings) => {
+            Some(tls::ReloadingTlsConfig::new(settings.clone(), tls::TlsMetrics::register(&mut registry))?)
+        }
+        None => None,
+    };
     let ready = Arc::new(AtomicBool::new(true));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let state = ApiState {
@@ -430,9 +439,17 @@ pub async fn serve(
     let server_stop = CancellationToken::new();
     let server = {
         let stop = server_stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
-        })
+        match tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
+            }),
+            Some(tls) => {
+                let listener = tls::TlsListener::new(listener, tls).map_err(RouterError::Serve)?;
+                tokio::spawn(async move {
+                    axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
+                })
+            }
+        }
     };
     let retention_stop = CancellationToken::new();
     let retention = tokio::spawn(retention_loop(Arc::clone(&store), retention_stop.clone()));
@@ -498,6 +515,15 @@ fn load(options: &RouterOptions) -> Result<LoadedConfig, ConfigError> {
     }
 }
 
+/// [`load`] for a reload: the TLS files are the running server's business
+/// ([`config::load_file_for_reload`]).
+fn load_for_reload(options: &RouterOptions) -> Result<LoadedConfig, ConfigError> {
+    match &options.config_path {
+        Some(path) => config::load_file_for_reload(path),
+        None => Ok(LoadedConfig::default()),
+    }
+}
+
 /// `--data-dir`, else `storage.path`, else [`DEFAULT_DATA_DIR`].
 fn data_dir(options: &RouterOptions, config: &RouterConfig) -> PathBuf {
     options
@@ -531,7 +557,7 @@ impl Router {
     /// Applies a new config; rule files are loaded before anything changes, so a bad file
     /// keeps the running config and rules.
     async fn try_reload(&mut self) -> Result<(), RouterError> {
-        let loaded = load(&self.options)?;
+        let loaded = load_for_reload(&self.options)?;
         for w in &loaded.warnings {
             tracing::warn!(warning = %w, "config");
         }
@@ -539,6 +565,11 @@ impl Router {
         let datasource = build_datasource(&config, &self.queries)?;
         if config.storage != self.config.storage {
             tracing::warn!("storage settings changed: they take effect after a restart");
+        }
+        if config.web.tls_server_config != self.config.web.tls_server_config {
+            tracing::warn!(
+                "web.tls_server_config changed: it takes effect after a restart (the certificate files are re-read when they change)"
+            );
         }
         if config.query.max_concurrency != self.config.query.max_concurrency {
             tracing::warn!("query.max_concurrency changed: it takes effect after a restart");

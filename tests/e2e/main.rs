@@ -6,6 +6,7 @@ mod agent_metrics;
 mod notifications;
 mod router_query;
 mod router_rules;
+mod router_tls;
 mod routes_parity;
 mod support;
 mod target;

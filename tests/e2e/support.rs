@@ -342,3 +342,15 @@ pub fn run_harrier(args: &[&str]) -> (i32, String) {
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
+
+/// Polls `url` with `client` (an HTTPS client trusting a test CA, say) until it answers 2xx.
+pub async fn wait_ready_with(what: &str, client: &reqwest::Client, url: &str, timeout: Duration) {
+    wait_for(what, timeout, || async move {
+        match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("status {}", r.status())),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    })
+    .await;
+}

@@ -549,6 +549,27 @@ pub struct SlackConfig {
     pub update_message: bool,
     #[serde(default)]
     pub timeout: Option<PromDuration>,
+    /// How the message is laid out: `attachments` (the default: Alertmanager's legacy
+    /// attachment, byte for byte) or `blocks` (Slack Block Kit, rendered from the same
+    /// templated fields; see `notify::receivers::slack`).
+    ///
+    /// Harrier's own extension: Alertmanager has no such field, and its strict YAML decoding
+    /// would reject a config that sets it. Leave it out in a config shared with Alertmanager.
+    /// Any other value is a config error naming `layout` and the accepted values.
+    #[serde(default)]
+    pub layout: SlackLayout,
+}
+
+/// `slack_configs[].layout` (Harrier's own, see [`SlackConfig::layout`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlackLayout {
+    /// Alertmanager's message: one legacy attachment with `title`, `text`, `fields`, ...
+    #[default]
+    Attachments,
+    /// Slack Block Kit: header, section, fields, context and actions blocks inside one
+    /// attachment that keeps the color bar.
+    Blocks,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

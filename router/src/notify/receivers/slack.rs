@@ -18,6 +18,20 @@
 //! `username`, `icon_emoji`, `icon_url`, `link_names`. Every text setting is a template, with
 //! Alertmanager's `slack.default.*` defaults; a template error fails without retry.
 //!
+//! Two layouts, chosen by `layout` (Harrier's own setting; Alertmanager would reject it):
+//!
+//! - `attachments` (the default): Alertmanager's message above, byte for byte, so a config
+//!   moved from Alertmanager posts exactly what it did.
+//! - `blocks`: Slack Block Kit (`slack/blocks.rs`), rendered from the same templated settings so
+//!   existing templates keep working. The message's `text` is the rendered `fallback` (what
+//!   notifications and screen readers show); one attachment keeps the `color` bar and holds
+//!   the blocks: a `header` with the `title`, a `section` with `pretext` and `text`, the
+//!   `fields` as sections of two-column fields, a `context` with the `footer`, and an
+//!   `actions` row with an `Open` button to `title_link` and one button per action that has
+//!   a URL. Every text, count and the number of blocks is kept within Slack's Block Kit
+//!   limits (texts cut with `…`, with a warning, as the attachment title is); empty blocks
+//!   are left out.
+//!
 //! Responses (`http`): 2xx as above (a Web API answer is read up to
 //! [`MAX_ANSWER_BYTES`]); 5xx and (unlike Alertmanager, which drops it) 429 are retried,
 //! honouring `Retry-After`; other statuses are final with the start of the body in the
@@ -25,9 +39,9 @@
 //! (otherwise the dispatcher's deadline alone does).
 //!
 //! Not done: `update_message` (editing the previous message of a group needs a store of
-//! message timestamps; a new message is posted each time, with a warning at build), and
-//! Block Kit `blocks` layouts (not in Alertmanager's config either).
+//! message timestamps; a new message is posted each time, with a warning at build).
 
+mod blocks;
 #[cfg(test)]
 mod tests;
 
@@ -40,7 +54,7 @@ use super::secret::{Secret, SecretReadError};
 use super::{BuildContext, Integration, NotifyError, NotifyFuture, truncate_runes};
 use crate::notify::alert::Notification;
 use crate::notify::template::{TemplateData, Templates};
-use crate::route::config::{SlackAction, SlackConfig, SlackField};
+use crate::route::config::{SlackAction, SlackConfig, SlackField, SlackLayout};
 use crate::template::gofmt::quote;
 
 /// Slack's limit on an attachment title, in characters.
@@ -143,6 +157,14 @@ struct Attachment {
 /// Alertmanager's `request`.
 #[derive(Serialize)]
 struct Message {
+    #[serde(flatten)]
+    sender: Sender,
+    attachments: Vec<Attachment>,
+}
+
+/// Where a message goes and who it is from: the first fields of both layouts' bodies.
+#[derive(Serialize)]
+struct Sender {
     #[serde(skip_serializing_if = "String::is_empty")]
     channel: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -153,7 +175,6 @@ struct Message {
     icon_url: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     link_names: bool,
-    attachments: Vec<Attachment>,
 }
 
 impl SlackIntegration {
@@ -206,7 +227,7 @@ impl SlackIntegration {
         Ok(SlackIntegration { endpoint, cfg: cfg.clone(), templates: ctx.templates.clone(), http })
     }
 
-    /// The request body for `n` and its channel.
+    /// The request body for `n` in the configured layout, and its channel.
     fn message(&self, n: &Notification) -> Result<(String, String), NotifyError> {
         let data = TemplateData::new(n);
         let c = &self.cfg;
@@ -216,10 +237,7 @@ impl SlackIntegration {
             None => tmpl(&default_template(name)),
         };
         let channel = tmpl(c.channel.as_deref().unwrap_or_default())?;
-        let (title, truncated) = truncate_runes(&or_default(&c.title, "title")?, MAX_TITLE_RUNES);
-        if truncated {
-            tracing::warn!(key = %n.group_key, max_runes = MAX_TITLE_RUNES, "Truncated title");
-        }
+        let title = or_default(&c.title, "title")?;
         let fields = c
             .fields
             .iter()
@@ -276,15 +294,30 @@ impl SlackIntegration {
             mrkdwn_in,
         };
         let message = Message {
-            channel: channel.clone(),
-            username: or_default(&c.username, "username")?,
-            icon_emoji: or_default(&c.icon_emoji, "iconemoji")?,
-            icon_url: or_default(&c.icon_url, "iconurl")?,
-            link_names: c.link_names,
+            sender: Sender {
+                channel: channel.clone(),
+                username: or_default(&c.username, "username")?,
+                icon_emoji: or_default(&c.icon_emoji, "iconemoji")?,
+                icon_url: or_default(&c.icon_url, "iconurl")?,
+                link_names: c.link_names,
+            },
             attachments: vec![attachment],
         };
-        let body = go_json(&message)
-            .map_err(|e| NotifyError::permanent(format!("failed to encode Slack message: {e}")))?;
+        let body = match c.layout {
+            SlackLayout::Attachments => {
+                let mut message = message;
+                for attachment in &mut message.attachments {
+                    let (title, truncated) = truncate_runes(&attachment.title, MAX_TITLE_RUNES);
+                    if truncated {
+                        tracing::warn!(key = %n.group_key, max_runes = MAX_TITLE_RUNES, "Truncated title");
+                    }
+                    attachment.title = title;
+                }
+                go_json(&message)
+            }
+            SlackLayout::Blocks => go_json(&blocks::BlocksMessage::new(message, &n.group_key)),
+        }
+        .map_err(|e| NotifyError::permanent(format!("failed to encode Slack message: {e}")))?;
         Ok((body, channel))
     }
 

@@ -262,3 +262,236 @@ async fn an_endless_answer_is_read_up_to_the_limit() {
     );
     assert!(e.message.len() < 1000, "{} bytes", e.message.len());
 }
+
+/// Every templated setting the blocks layout uses; `text` lists the firing instances only, so
+/// the resolved notification's section has just the pretext.
+const BLOCKS_CONFIG: &str = r#"
+api_url: BASE/hook
+layout: blocks
+channel: '#{{ .CommonLabels.job }}'
+username: bot
+icon_emoji: ':fire:'
+link_names: true
+pretext: '*{{ .CommonLabels.severity }}*'
+text: '{{ range .Alerts.Firing }}{{ .Labels.instance }} {{ end }}'
+footer: 'via {{ .Receiver }}'
+fields:
+  - title: Job
+    value: '{{ .CommonLabels.job }}'
+  - title: Alerts
+    value: '{{ len .Alerts }}'
+actions:
+  - type: button
+    text: 'Runbook {{ .GroupLabels.alertname }}'
+    url: 'http://runbook/{{ .GroupLabels.alertname }}'
+    style: primary
+  - type: button
+    text: Silence
+    url: 'http://silence'
+    style: danger
+  - type: button
+    text: Plain
+    url: 'http://plain'
+    style: default
+  - type: button
+    text: Ack
+    name: ack
+    value: '1'
+"#;
+
+/// The blocks layout's body for `BLOCKS_CONFIG`, built by hand.
+fn expected_blocks(title: &str, color: &str, section: &str, alerts: &str) -> serde_json::Value {
+    let link = "http://am.example:9093/#/alerts?receiver=team-x%5C.pager";
+    serde_json::json!({
+        "channel": "#node",
+        "username": "bot",
+        "icon_emoji": ":fire:",
+        "link_names": true,
+        "text": format!("{title} | {link}"),
+        "attachments": [{
+            "color": color,
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": title}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": section}},
+                {"type": "section", "fields": [
+                    {"type": "mrkdwn", "text": "*Job*\nnode"},
+                    {"type": "mrkdwn", "text": format!("*Alerts*\n{alerts}")}
+                ]},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "via team-x\\.pager"}]},
+                {"type": "actions", "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": link},
+                    {"type": "button", "text": {"type": "plain_text", "text": "Runbook InstanceDown"},
+                     "url": "http://runbook/InstanceDown", "style": "primary"},
+                    {"type": "button", "text": {"type": "plain_text", "text": "Silence"},
+                     "url": "http://silence", "style": "danger"},
+                    {"type": "button", "text": {"type": "plain_text", "text": "Plain"}, "url": "http://plain"}
+                ]}
+            ]
+        }]
+    })
+}
+
+#[tokio::test]
+async fn blocks_layout_for_the_reference_notifications() {
+    let (result, requests) = send_one(BLOCKS_CONFIG, vec![], &reference_notification()).await;
+    assert_eq!(result, Ok(()));
+    assert_eq!(requests[0].path, "/hook");
+    assert_eq!(requests[0].headers["content-type"], "application/json");
+    assert_eq!(
+        json(&requests[0]),
+        expected_blocks("[FIRING:2] InstanceDown node (page)", "danger", "*page*\na:9100 b:9100 ", "3")
+    );
+
+    let (result, requests) = send_one(BLOCKS_CONFIG, vec![], &resolved_notification()).await;
+    assert_eq!(result, Ok(()));
+    // No firing alert: the empty `text` is left out of the section.
+    assert_eq!(
+        json(&requests[0]),
+        expected_blocks("[RESOLVED] InstanceDown node (page)", "good", "*page*", "3")
+    );
+}
+
+#[tokio::test]
+async fn blocks_layout_with_default_templates_delivers() {
+    let (result, requests) =
+        send_one("api_url: BASE/services/T/B/X\nlayout: blocks\n", vec![], &reference_notification()).await;
+    assert_eq!(result, Ok(()));
+    let r = &requests[0];
+    assert_eq!(r.path, "/services/T/B/X");
+    // Go's JSON escaping, as in the attachment layout.
+    assert!(r.body.ends_with("}\n") && !r.body.contains('&'), "{}", r.body);
+    let body = json(r);
+    let title = "[FIRING:2] InstanceDown node (page)";
+    let link = "http://am.example:9093/#/alerts?receiver=team-x%5C.pager";
+    // Alertmanager's default pretext, text and footer are empty: no section, no context.
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "username": "Alertmanager",
+            "text": format!("{title} | {link}"),
+            "attachments": [{"color": "danger", "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": title}},
+                {"type": "actions", "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": link}
+                ]}
+            ]}]
+        })
+    );
+    assert!(body.get("blocks").is_none() && body["attachments"][0]["blocks"].is_array());
+}
+
+/// The blocks of the body `yaml` (with `layout: blocks`) gives for the reference notification.
+fn blocks_for(yaml: &str) -> Vec<serde_json::Value> {
+    let integration = SlackIntegration::new(&config(yaml), &context(None)).unwrap();
+    let (body, _) = integration.message(&reference_notification()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    body["attachments"][0]["blocks"].as_array().unwrap().clone()
+}
+
+fn block_text(block: &serde_json::Value) -> String {
+    block["text"]["text"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn blocks_layout_limits() {
+    let base = "api_url: http://hooks.example/x\nlayout: blocks\ntitle_link: ''\n";
+
+    // A 400-character title: cut to the header's 150, with the ellipsis.
+    let blocks = blocks_for(&format!("{base}title: '{{{{ printf \"%400s\" \"x\" }}}}'\n"));
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0]["type"], "header");
+    let header = block_text(&blocks[0]);
+    assert_eq!(header.chars().count(), blocks::MAX_HEADER_RUNES);
+    assert_eq!(header.chars().filter(|c| *c == ' ').count(), 149);
+    assert!(header.ends_with('…'), "{header}");
+
+    // A 5,000-character text: cut to the section's 3000.
+    let blocks = blocks_for(&format!("{base}title: t\ntext: '{{{{ printf \"%5000s\" \"y\" }}}}'\n"));
+    assert_eq!(blocks[1]["type"], "section");
+    let text = block_text(&blocks[1]);
+    assert_eq!(text.chars().count(), blocks::MAX_SECTION_RUNES);
+    assert!(text.ends_with('…'));
+
+    // 12 fields: two field sections, 10 + 2, in order.
+    let fields: String = (0..12).map(|i| format!("  - {{title: 'f{i}', value: 'v{i}'}}\n")).collect();
+    let blocks = blocks_for(&format!("{base}title: t\nfields:\n{fields}"));
+    let counts: Vec<usize> = blocks[1..].iter().map(|b| b["fields"].as_array().unwrap().len()).collect();
+    assert_eq!(counts, [10, 2]);
+    assert_eq!(blocks[2]["fields"][1]["text"], "*f11*\nv11");
+    assert!(blocks[1..].iter().all(|b| b["type"] == "section" && b.get("text").is_none()));
+
+    // 600 fields and 30 actions: at most 50 blocks, 25 buttons.
+    let fields: String = (0..600).map(|i| format!("  - {{title: 'f{i}', value: 'v'}}\n")).collect();
+    let actions: String =
+        (0..30).map(|i| format!("  - {{type: button, text: 'b{i}', url: 'http://x/{i}'}}\n")).collect();
+    let blocks = blocks_for(&format!("{base}title: t\nfooter: f\nfields:\n{fields}actions:\n{actions}"));
+    assert_eq!(blocks.len(), blocks::MAX_BLOCKS);
+    assert_eq!(blocks[0]["type"], "header");
+    assert_eq!(blocks[48]["type"], "context");
+    let buttons = blocks[49]["elements"].as_array().unwrap();
+    assert_eq!(buttons.len(), blocks::MAX_BUTTONS);
+    assert_eq!(buttons[24]["url"], "http://x/24");
+
+    // A long button text is cut to 75; a URL over 3000 characters leaves its button out.
+    let blocks = blocks_for(&format!(
+        "{base}title: t\nactions:\n  - {{type: button, text: '{}', url: 'http://a'}}\n  - {{type: button, text: b, url: 'http://{}'}}\n",
+        "z".repeat(100),
+        "u".repeat(3000)
+    ));
+    let buttons = blocks[1]["elements"].as_array().unwrap();
+    assert_eq!(buttons.len(), 1);
+    assert_eq!(buttons[0]["text"]["text"].as_str().unwrap().chars().count(), blocks::MAX_BUTTON_TEXT_RUNES);
+}
+
+#[test]
+fn blocks_layout_leaves_out_what_renders_empty() {
+    // Title, pretext, text, footer and link empty, a field value empty: only the field
+    // section is left, with the field's title alone.
+    let blocks = blocks_for(
+        "api_url: http://x/\nlayout: blocks\ntitle: ''\ntitle_link: ''\nfields:\n  - {title: a, value: '{{ \"\" }}'}\n",
+    );
+    assert_eq!(
+        blocks,
+        [serde_json::json!({"type": "section", "fields": [{"type": "mrkdwn", "text": "*a*"}]})]
+    );
+    // An empty fallback: the title is the notification text.
+    let integration =
+        SlackIntegration::new(&config("api_url: http://x/\nlayout: blocks\nfallback: ''\n"), &context(None))
+            .unwrap();
+    let (body, _) = integration.message(&reference_notification()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["text"], "[FIRING:2] InstanceDown node (page)");
+    // Fallback and title both empty: the group key, as Slack refuses a message without text.
+    let integration = SlackIntegration::new(
+        &config("api_url: http://x/\nlayout: blocks\nfallback: ' '\ntitle: ''\n"),
+        &context(None),
+    )
+    .unwrap();
+    let n = reference_notification();
+    let (body, _) = integration.message(&n).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["text"], n.group_key.as_str());
+}
+
+/// A receiver with one Slack config whose `layout` is `layout`.
+fn alertmanager_yml(layout: &str) -> String {
+    format!(
+        "route:\n  receiver: r\nreceivers:\n- name: r\n  slack_configs:\n  - api_url: http://hooks.example/x\n{layout}"
+    )
+}
+
+#[test]
+fn layout_is_checked_like_any_config_field() {
+    use crate::route::config::SlackLayout;
+    use crate::route::load_str;
+    let layout_of = |text: &str| load_str(text, "am.yml").unwrap().receivers[0].slack_configs[0].layout;
+    assert_eq!(layout_of(&alertmanager_yml("")), SlackLayout::Attachments);
+    assert_eq!(layout_of(&alertmanager_yml("    layout: attachments\n")), SlackLayout::Attachments);
+    assert_eq!(layout_of(&alertmanager_yml("    layout: blocks\n")), SlackLayout::Blocks);
+
+    let e = load_str(&alertmanager_yml("    layout: tables\n"), "am.yml").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "am.yml:7:13: receivers[0].slack_configs[0].layout: unknown variant `tables`, expected `attachments` or `blocks`"
+    );
+}
