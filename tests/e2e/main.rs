@@ -10,3 +10,5 @@ mod router_tls;
 mod routes_parity;
 mod support;
 mod target;
+#[path = "../../router/src/run/tls/test_pki.rs"]
+mod test_pki;

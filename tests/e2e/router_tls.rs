@@ -5,102 +5,21 @@
 //! (`RequireAndVerifyClientCert`).
 
 use crate::support::{Proc, free_port, now_nanos, require_program, run_harrier, wait_for, wait_ready_with};
+use crate::test_pki::TestPki as Pki;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-/// A CA and certificates it signs, made with the openssl CLI in `dir`.
-struct Pki {
-    dir: PathBuf,
+/// A test CA (openssl CLI, installed by scripts/test.sh).
+fn new_pki() -> Pki {
+    require_program("/usr/bin/openssl");
+    Pki::new()
 }
 
-impl Pki {
-    /// `ca.crt` and `ca.key` in `dir`.
-    fn new(dir: &Path) -> Pki {
-        require_program("/usr/bin/openssl");
-        std::fs::create_dir_all(dir).unwrap();
-        let pki = Pki { dir: dir.to_path_buf() };
-        pki.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=harrier-e2e-ca",
-        ]);
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("/usr/bin/openssl").args(args).current_dir(&self.dir).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// `NAME.key` and `NAME.crt` signed by the CA, for `localhost` and `127.0.0.1`, with
-    /// extended key usage `usage` (`serverAuth` or `clientAuth`).
-    fn leaf(&self, name: &str, usage: &str) {
-        let (key, csr, crt, ext) =
-            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
-        self.openssl(&[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-out",
-            &key,
-        ]);
-        self.openssl(&["req", "-new", "-key", &key, "-out", &csr, "-subj", &format!("/CN={name}")]);
-        std::fs::write(
-            self.path(&ext),
-            format!(
-                "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n"
-            ),
-        )
-        .unwrap();
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-    }
-
-    fn ca(&self) -> reqwest::Certificate {
-        reqwest::Certificate::from_pem(&std::fs::read(self.path("ca.crt")).unwrap()).unwrap()
-    }
-
-    /// `NAME.crt` and `NAME.key` as a reqwest client identity.
-    fn identity(&self, name: &str) -> reqwest::Identity {
-        let mut pem = std::fs::read(self.path(&format!("{name}.crt"))).unwrap();
-        pem.extend(std::fs::read(self.path(&format!("{name}.key"))).unwrap());
-        reqwest::Identity::from_pem(&pem).unwrap()
-    }
+/// `NAME.crt` and `NAME.key` of `pki` as a reqwest client identity.
+fn identity(pki: &Pki, name: &str) -> reqwest::Identity {
+    reqwest::Identity::from_pem(&pki.identity_pem(name)).unwrap()
 }
 
 /// A client trusting only `pki`'s CA; `configure` adds the rest.
@@ -108,9 +27,13 @@ fn https_client(
     pki: &Pki,
     configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
 ) -> reqwest::Client {
-    configure(reqwest::Client::builder().tls_certs_only([pki.ca()]).timeout(Duration::from_secs(10)))
-        .build()
-        .unwrap()
+    configure(
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap()])
+            .timeout(Duration::from_secs(10)),
+    )
+    .build()
+    .unwrap()
 }
 
 /// `harrier router` with `tls_yaml` as its `web.tls_server_config` (paths relative to `dir`,
@@ -156,15 +79,22 @@ fn amtool(dir: &Path, url: &str, http_config: &str, args: &[&str]) -> (bool, Str
     )
 }
 
-const SERVER_TLS: &str = "    cert_file: pki/server.crt\n    key_file: pki/server.key\n";
+/// `tls_server_config`'s certificate and key: `pki`'s `server.crt` and `key` (`key_file`).
+fn server_tls(pki: &Pki, key: &str) -> String {
+    format!(
+        "    cert_file: {}\n    key_file: {}\n",
+        pki.path("server.crt").display(),
+        pki.path(key).display()
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_serves_https_over_http1_and_h2_and_refuses_plain_http_and_untrusting_clients() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&dir.path().join("pki"));
-    pki.leaf("server", "serverAuth");
+    let pki = new_pki();
+    pki.leaf("server", "EC");
     let client = https_client(&pki, |b| b);
-    let (mut router, port) = start_router(dir.path(), SERVER_TLS, &client).await;
+    let (mut router, port) = start_router(dir.path(), &server_tls(&pki, "server.key"), &client).await;
     let base = format!("https://127.0.0.1:{port}");
 
     let h2 = client.get(format!("{base}/-/healthy")).send().await.unwrap();
@@ -239,14 +169,16 @@ async fn router_serves_https_over_http1_and_h2_and_refuses_plain_http_and_untrus
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_and_verify_client_cert_admits_only_clients_with_a_certificate_from_the_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&dir.path().join("pki"));
-    pki.leaf("server", "serverAuth");
-    pki.leaf("client", "clientAuth");
-    let stranger = Pki::new(&dir.path().join("stranger"));
-    stranger.leaf("client", "clientAuth");
-    let with_cert = https_client(&pki, |b| b.identity(pki.identity("client")));
+    let pki = new_pki();
+    pki.leaf("server", "EC");
+    pki.leaf("client", "EC");
+    let stranger = new_pki();
+    stranger.leaf("client", "EC");
+    let with_cert = https_client(&pki, |b| b.identity(identity(&pki, "client")));
     let tls = format!(
-        "{SERVER_TLS}    client_auth_type: RequireAndVerifyClientCert\n    client_ca_file: pki/ca.crt\n"
+        "{}    client_auth_type: RequireAndVerifyClientCert\n    client_ca_file: {}\n",
+        server_tls(&pki, "server.key"),
+        pki.path("ca.crt").display()
     );
     let (mut router, port) = start_router(dir.path(), &tls, &with_cert).await;
     let url = format!("https://127.0.0.1:{port}/-/healthy");
@@ -255,7 +187,7 @@ async fn require_and_verify_client_cert_admits_only_clients_with_a_certificate_f
     assert!(ok.status().is_success(), "{}", ok.status());
     let without = https_client(&pki, |b| b).get(&url).send().await;
     assert!(without.is_err(), "answered without a client certificate: {without:?}");
-    let foreign = https_client(&pki, |b| b.identity(stranger.identity("client"))).get(&url).send().await;
+    let foreign = https_client(&pki, |b| b.identity(identity(&stranger, "client"))).get(&url).send().await;
     assert!(foreign.is_err(), "answered a certificate from another CA: {foreign:?}");
 
     let base = format!("https://127.0.0.1:{port}");
@@ -278,21 +210,19 @@ async fn require_and_verify_client_cert_admits_only_clients_with_a_certificate_f
 #[test]
 fn harrier_check_names_the_tls_field_and_file_at_fault() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new(&dir.path().join("pki"));
-    pki.leaf("server", "serverAuth");
-    pki.leaf("other", "serverAuth");
+    let pki = new_pki();
+    pki.leaf("server", "EC");
+    pki.leaf("other", "EC");
     let config = dir.path().join("router.yml");
     let config_arg = config.to_str().unwrap();
 
-    std::fs::write(&config, format!("web:\n  tls_server_config:\n{SERVER_TLS}")).unwrap();
+    std::fs::write(&config, format!("web:\n  tls_server_config:\n{}", server_tls(&pki, "server.key")))
+        .unwrap();
     let (code, out) = run_harrier(&["check", config_arg]);
     assert_eq!(code, 0, "{out}");
 
-    std::fs::write(
-        &config,
-        "web:\n  tls_server_config:\n    cert_file: pki/server.crt\n    key_file: pki/other.key\n",
-    )
-    .unwrap();
+    std::fs::write(&config, format!("web:\n  tls_server_config:\n{}", server_tls(&pki, "other.key")))
+        .unwrap();
     let (code, out) = run_harrier(&["check", config_arg]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("router.yml:4:5: web.tls_server_config.key_file: the private key in"), "{out}");
@@ -303,7 +233,10 @@ fn harrier_check_names_the_tls_field_and_file_at_fault() {
 
     std::fs::write(
         &config,
-        format!("web:\n  tls_server_config:\n{SERVER_TLS}    cipher_suites: [TLS_AES_128_GCM_SHA256]\n"),
+        format!(
+            "web:\n  tls_server_config:\n{}    cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+            server_tls(&pki, "server.key")
+        ),
     )
     .unwrap();
     let (code, out) = run_harrier(&["check", config_arg]);

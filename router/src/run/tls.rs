@@ -35,6 +35,8 @@
 //!   or off) is read at start only: changing it needs a restart.
 
 #[cfg(test)]
+mod test_pki;
+#[cfg(test)]
 mod tests;
 
 use crate::config::{ClientAuthType, TlsServerConfig, TlsVersion};

@@ -133,13 +133,21 @@ pub(crate) const T10: i64 = 1_796_551_200_000;
 pub(crate) const MINUTE: i64 = 60_000;
 
 fn alert(instance: &str, annotations: &[(&str, &str)], starts: i64, ends: i64, url: &str) -> Arc<Alert> {
+    let labels =
+        [("alertname", "InstanceDown"), ("job", "node"), ("severity", "page"), ("instance", instance)];
+    alert_with(&labels, annotations, starts, ends, url)
+}
+
+/// An alert last updated when it started.
+pub(crate) fn alert_with(
+    labels: &[(&str, &str)],
+    annotations: &[(&str, &str)],
+    starts: i64,
+    ends: i64,
+    url: &str,
+) -> Arc<Alert> {
     Arc::new(Alert {
-        labels: Labels::from_pairs([
-            ("alertname", "InstanceDown"),
-            ("job", "node"),
-            ("severity", "page"),
-            ("instance", instance),
-        ]),
+        labels: Labels::from_pairs(labels.iter().copied()),
         annotations: Labels::from_pairs(annotations.iter().copied()),
         starts_at_ms: starts,
         ends_at_ms: ends,

@@ -1,84 +1,16 @@
 use super::*;
 use crate::config::{self, ConfigError, LoadedConfig};
-use std::path::PathBuf;
-use std::process::Command;
 
-/// A test PKI made with the openssl CLI in a temporary directory: a CA (`ca.crt`, `ca.key`)
-/// and certificates it signs.
-struct Pki {
-    dir: tempfile::TempDir,
+use super::test_pki::TestPki as Pki;
+
+/// Router configs written next to a test PKI's files, loaded.
+trait ConfigFiles {
+    fn load(&self, yaml: &str) -> Result<LoadedConfig, ConfigError>;
+    fn load_error(&self, yaml: &str) -> String;
+    fn settings(&self, yaml: &str) -> TlsServerConfig;
 }
 
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki { dir: tempfile::tempdir().unwrap() };
-        pki.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=harrier-test-ca",
-        ]);
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl").args(args).current_dir(self.dir.path()).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// `NAME.key` (PKCS#8; `algorithm` is `EC` or `RSA`) and `NAME.crt` signed by the CA, for
-    /// `localhost` and `127.0.0.1`.
-    fn leaf(&self, name: &str, algorithm: &str) {
-        let key = format!("{name}.key");
-        let mut args = vec!["genpkey", "-algorithm", algorithm, "-out", &key];
-        if algorithm == "EC" {
-            args.extend(["-pkeyopt", "ec_paramgen_curve:prime256v1"]);
-        }
-        self.openssl(&args);
-        let csr = format!("{name}.csr");
-        self.openssl(&["req", "-new", "-key", &key, "-out", &csr, "-subj", "/CN=localhost"]);
-        let ext = format!("{name}.ext");
-        std::fs::write(
-            self.path(&ext),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             extendedKeyUsage=serverAuth,clientAuth\n",
-        )
-        .unwrap();
-        let crt = format!("{name}.crt");
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-    }
-
+impl ConfigFiles for Pki {
     /// Writes `router.yml` with `yaml` and loads it.
     fn load(&self, yaml: &str) -> Result<LoadedConfig, ConfigError> {
         let path = self.path("router.yml");
@@ -97,10 +29,6 @@ impl Pki {
     fn settings(&self, yaml: &str) -> TlsServerConfig {
         let loaded = self.load(yaml).unwrap_or_else(|e| panic!("{e}"));
         loaded.config.web.tls_server_config.unwrap()
-    }
-
-    fn ca_pem(&self) -> Vec<u8> {
-        std::fs::read(self.path("ca.crt")).unwrap()
     }
 }
 
@@ -393,8 +321,7 @@ async fn require_any_client_cert_takes_an_unverified_certificate_but_not_none() 
     // A client certificate from a CA the server does not know.
     let stranger = Pki::new();
     stranger.leaf("client", "EC");
-    let mut identity = std::fs::read(stranger.path("client.crt")).unwrap();
-    identity.extend(std::fs::read(stranger.path("client.key")).unwrap());
+    let identity = stranger.identity_pem("client");
     let server =
         TestServer::start(pki.settings(&format!("{SERVER}    client_auth_type: RequireAnyClientCert\n")))
             .await;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::notify::alert::Alert;
+use crate::notify::receivers::test_server::alert_with as alert;
 use crate::notify::template::Templates;
 use crate::route::config::GlobalConfig;
 use axum::http::{HeaderMap, StatusCode};
@@ -12,24 +12,6 @@ use std::time::Duration;
 
 /// Go's zero `time.Time` as `encoding/json` prints it.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-fn alert(
-    pairs: &[(&str, &str)],
-    annotations: &[(&str, &str)],
-    starts: i64,
-    ends: i64,
-    url: &str,
-) -> Arc<Alert> {
-    Arc::new(Alert {
-        labels: Labels::from_pairs(pairs.iter().copied()),
-        annotations: Labels::from_pairs(annotations.iter().copied()),
-        starts_at_ms: starts,
-        ends_at_ms: ends,
-        generator_url: url.to_string(),
-        updated_at_ms: starts,
-        timeout: false,
-    })
-}
 
 fn ms(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_millis()
