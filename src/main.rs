@@ -15,7 +15,8 @@ mod local;
 ///
 /// One binary in two roles. The agent runs on every node (a DaemonSet): it scrapes
 /// Prometheus targets and host metrics and ships them with remote_write, buffering on disk so
-/// a backend outage or a crash loses nothing. The router stores what agents send, answers
+/// a backend outage or a crash loses nothing, and tails container logs into Loki, committing
+/// file offsets only after delivery. The router stores what agents send, answers
 /// Prometheus's query API, evaluates rule files and routes alerts as Alertmanager does.
 /// Configuration files are Prometheus's and Alertmanager's own: bring your prometheus.yml,
 /// rule files and alertmanager.yml unchanged.
@@ -48,10 +49,11 @@ enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the agent: scrape targets and host metrics, ship them with remote_write.
+    /// Run the agent: scrape targets and host metrics, ship them with remote_write; tail
+    /// container logs and push them to Loki.
     ///
     /// The config file is a prometheus.yml (global, scrape_configs, remote_write exactly as
-    /// Prometheus has them) plus Harrier's sections `host_metrics` and `buffer`. Without
+    /// Prometheus has them) plus Harrier's sections `host_metrics`, `buffer` and `logs`. Without
     /// --config the agent runs on embedded defaults: host metrics and its own /metrics, no
     /// remote_write. Reload the config with SIGHUP or POST /-/reload.
     Agent(AgentArgs),
@@ -227,7 +229,7 @@ struct AgentArgs {
     /// Address for /metrics, /-/healthy, /-/ready and /-/reload.
     #[arg(long, env = "HARRIER_LISTEN", default_value = "0.0.0.0:9801")]
     listen: SocketAddr,
-    /// Directory for the remote_write disk buffers.
+    /// Directory for the remote_write disk buffers and the log files' checkpoints.
     #[arg(long, env = "HARRIER_DATA_DIR", default_value = "data/agent")]
     data_dir: PathBuf,
     /// How long shutdown waits for buffered data to be delivered before leaving it on disk.
@@ -437,6 +439,7 @@ fn run_router(args: RouterArgs) -> anyhow::Result<()> {
 }
 
 fn run_local(args: LocalArgs) -> anyhow::Result<()> {
+    allocator::tune_for_streaming();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("harrier-local")
@@ -458,6 +461,7 @@ fn run_local(args: LocalArgs) -> anyhow::Result<()> {
 }
 
 fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    allocator::tune_for_streaming();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("harrier-agent")

@@ -4,7 +4,7 @@
 //! Prometheus's; a user's prometheus.yml loads unchanged. Sections that belong to a server
 //! (`rule_files`, `alerting`, `remote_read`, `storage`, …) and settings Harrier does not act on
 //! (native histograms, exemplars, …) are accepted with a warning. Harrier's own sections are
-//! `host_metrics` and `buffer`.
+//! `host_metrics`, `buffer` and `logs`.
 //!
 //! Loading ([`load_file`], [`load_str`], [`load_default`]) runs three steps:
 //! 1. Deserialise with yaml_serde through serde_path_to_error, so an error knows the field path
@@ -62,6 +62,9 @@ pub struct AgentConfig {
     /// Harrier: the disk buffer behind each remote_write queue.
     #[serde(default)]
     pub buffer: BufferConfig,
+    /// Harrier: log files tailed and pushed to Loki.
+    #[serde(default)]
+    pub logs: crate::logs::config::LogsConfig,
 
     /// Prometheus server sections: accepted so prometheus.yml loads unchanged; the agent
     /// ignores them (the router evaluates rules and sends alerts).

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub use harrier_telemetry::http_client;
+pub mod logs;
 pub use harrier_telemetry::relabel;
 pub mod run;
 pub mod server;

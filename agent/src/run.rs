@@ -6,6 +6,8 @@
 //! writes it to its disk buffer before the process exits. A reload keeps unchanged remote_write
 //! queues running; a changed one is stopped and restarted on the same disk buffer.
 
+mod logs;
+
 use crate::config::{self, AgentConfig, ConfigError, LoadedConfig};
 use crate::server::{self, ReloadRequest, ServerState};
 use crate::sinks::remote_write::metrics::RemoteWriteMetrics;
@@ -16,6 +18,7 @@ use crate::sources::host::{HostMetrics, HostMetricsError};
 use crate::sources::scrape::ScrapeManager;
 use crate::sources::scrape::metrics::ScrapeMetrics;
 use crate::sources::scrape::{ScrapeError, ScrapeJob};
+use logs::{LogPipeline, LogPipelineError, LogPipelineMetrics};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -53,6 +56,8 @@ pub enum AgentError {
     HostMetrics(#[from] HostMetricsError),
     #[error("scrape_configs: {0}")]
     Scrape(#[from] ScrapeError),
+    #[error(transparent)]
+    Logs(#[from] LogPipelineError),
     #[error("HTTP server: {0}")]
     Serve(std::io::Error),
 }
@@ -105,6 +110,7 @@ struct Running {
     /// Removed queues still delivering in the background, by disk-buffer directory.
     draining: Vec<(PathBuf, tokio::task::JoinHandle<()>)>,
     host: Option<HostLoop>,
+    logs: Option<LogPipeline>,
 }
 
 /// Everything that lives as long as the process: metrics handles, the fanout, the scrape
@@ -115,6 +121,7 @@ struct Agent {
     fanout: MetricsFanout,
     scrape: ScrapeManager,
     remote_write_metrics: RemoteWriteMetrics,
+    log_metrics: LogPipelineMetrics,
     reload_metrics: ReloadMetrics,
     running: Running,
 }
@@ -147,6 +154,7 @@ pub async fn serve(
     let scrape_metrics = ScrapeMetrics::register(&mut registry);
     let remote_write_metrics = RemoteWriteMetrics::register(&mut registry, "harrier_agent");
     let reload_metrics = ReloadMetrics::register(&mut registry);
+    let log_metrics = LogPipelineMetrics::register(&mut registry);
     let fanout = MetricsFanout::default();
     let scrape = ScrapeManager::new(fanout.clone(), scrape_metrics);
 
@@ -156,12 +164,14 @@ pub async fn serve(
         fanout,
         scrape,
         remote_write_metrics,
+        log_metrics,
         reload_metrics,
         running: Running {
             config: AgentConfig::default(),
             sinks: Vec::new(),
             draining: Vec::new(),
             host: None,
+            logs: None,
         },
     };
     agent.apply(loaded).await?;
@@ -373,6 +383,29 @@ impl Agent {
             }
         }
 
+        // Logs: a changed section restarts the pipeline; files resume from the checkpoint.
+        if config.logs != self.running.config.logs || self.running.logs.is_none() {
+            // What can be checked without I/O is checked before the running pipeline stops.
+            LogPipeline::check(&config.logs)?;
+            if let Some(pipeline) = self.running.logs.take() {
+                pipeline.stop(self.options.shutdown_grace).await;
+            }
+            match LogPipeline::start(&config.logs, &self.options.data_dir, &self.log_metrics) {
+                Ok(pipeline) => self.running.logs = pipeline,
+                Err(e) => {
+                    // Keep shipping logs with the previous section rather than none.
+                    let previous = &self.running.config.logs;
+                    match LogPipeline::start(previous, &self.options.data_dir, &self.log_metrics) {
+                        Ok(pipeline) => self.running.logs = pipeline,
+                        Err(again) => {
+                            tracing::error!(error = %again, "restarting the previous log pipeline failed")
+                        }
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+
         // Scrape targets: the manager diffs, so unchanged targets keep their rhythm.
         self.scrape.apply_jobs(scrape_jobs);
         self.running.config = config;
@@ -380,6 +413,9 @@ impl Agent {
     }
 
     async fn stop(mut self) {
+        if let Some(pipeline) = self.running.logs.take() {
+            pipeline.stop(self.options.shutdown_grace).await;
+        }
         self.scrape.shutdown().await;
         if let Some(host) = self.running.host.take() {
             host.stop().await;

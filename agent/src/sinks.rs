@@ -4,6 +4,8 @@
 //!
 //! - [`remote_write`]: Prometheus remote_write 1.0 with a disk buffer.
 
+pub mod loki;
+
 use harrier_telemetry::model::Series;
 use std::sync::{Arc, Mutex, RwLock};
 

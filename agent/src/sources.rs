@@ -5,4 +5,5 @@
 //! - [`host`]: node_exporter-compatible host metrics read from /proc and /sys.
 
 pub mod host;
+pub mod logs;
 pub mod scrape;

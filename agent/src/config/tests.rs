@@ -224,7 +224,7 @@ fn more_validation_errors_point_at_their_field() {
             "scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - action: rename\n",
             r#"agent.yml:4:9: scrape_configs[0].metric_relabel_configs[0].action: unknown relabel action "rename" (expected one of: replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, lowercase, uppercase)"#,
         ),
-        ("bogus: 1\n", "agent.yml:1:1: unknown field \"bogus\", expected one of: "),
+        ("bogusfield: 1\n", "agent.yml:1:1: unknown field \"bogusfield\", expected one of: "),
         (
             "remote_write:\n  - url: http://x/api/v1/write\n  - url: http://x/api/v1/write\n",
             "agent.yml:3:5: remote_write[1].url: remote_write[1] would share the disk buffer",
@@ -280,6 +280,11 @@ fn listed_flattened_fields_are_known() {
         let err = inline_error(&yaml);
         assert!(!err.contains("unknown field"), "{name}: {err}");
     }
+    for name in validate::LOKI_FIELDS.iter().filter(|n| **n != "url") {
+        let yaml = format!("logs:\n  loki:\n    - url: http://x\n      {name}: [[[]]]\n");
+        let err = load_str(&yaml, "a.yml").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(!err.contains("unknown field"), "{name}: {err}");
+    }
     for name in validate::REMOTE_WRITE_FIELDS.iter().filter(|n| **n != "url") {
         let yaml = format!("remote_write:\n  - url: http://x\n    {name}: [[[]]]\n");
         let err = load_str(&yaml, "a.yml").err().map(|e| e.to_string()).unwrap_or_default();
@@ -307,4 +312,75 @@ fn duplicate_job_across_scrape_config_files_names_both_files() {
             "{one}:3:5: scrape_configs[1].job_name: found multiple scrape configs with job name \"a\", first found in {main}"
         )
     );
+}
+
+#[test]
+fn logs_section_loads_with_defaults_and_resolves_relative_globs() {
+    let yaml = "logs:\n  files:\n    - name: pods\n      include: ['pods/*/*/*.log']\n      structured_metadata: [pod_uid]\n      multiline:\n        start_pattern: '^\\S'\n  loki:\n    - url: http://loki:3100/loki/api/v1/push\n      tenant_id: team-a\n";
+    let loaded = validate::load(yaml, "agent.yml", Some(Path::new("/etc/harrier"))).unwrap();
+    let logs = &loaded.config.logs;
+    assert_eq!(logs.files[0].include, ["/etc/harrier/pods/*/*/*.log"]);
+    assert_eq!(logs.files[0].format, crate::logs::config::LineFormat::Cri);
+    assert_eq!(logs.files[0].max_line_bytes.0, 256 << 10);
+    assert_eq!(logs.loki[0].sink_name(), "loki:3100");
+    assert_eq!(logs.loki[0].batch_size.0, 1 << 20);
+    assert_eq!(logs.max_in_flight_bytes.0, 16 << 20);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+    let only_files = "logs:\n  files:\n    - name: pods\n      include: ['/var/log/pods/*/*/*.log']\n";
+    let loaded = load_str(only_files, "agent.yml").unwrap();
+    assert!(loaded.warnings.iter().any(|w| w.contains("no logs.loki endpoint")), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn logs_errors_point_at_their_field() {
+    let files = "logs:\n  files:\n    - name: pods\n      include: ['/x/*.log']\n";
+    let loki = "logs:\n  loki:\n    - url: http://loki:3100/loki/api/v1/push\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{files}      multiline:\n        start_pattern: '(unclosed'\n"),
+            "agent.yml:6:9: logs.files[0].multiline.start_pattern: invalid regular expression: regex parse error:",
+        ),
+        (
+            format!("{files}      format: syslog\n"),
+            "agent.yml:5:15: logs.files[0].format: unknown variant `syslog`, expected one of `cri`, `docker`, `auto`, `plain`",
+        ),
+        (
+            format!("{files}    - name: pods\n      include: ['/y']\n"),
+            "agent.yml:5:7: logs.files[1].name: found multiple logs.files entries named \"pods\"",
+        ),
+        (
+            "logs:\n  files:\n    - name: a\n      include: ['[unclosed']\n".to_string(),
+            "agent.yml:4:17: logs.files[0].include[0]: invalid glob pattern \"[unclosed\":",
+        ),
+        (
+            format!("{files}      labels:\n        bad-name: x\n"),
+            "agent.yml:6:9: logs.files[0].labels.bad-name: invalid label name \"bad-name\"",
+        ),
+        (
+            "logs:\n  loki:\n    - url: loki:3100\n".to_string(),
+            "agent.yml:3:7: logs.loki[0].url: invalid URL \"loki:3100\": scheme must be http or https",
+        ),
+        (
+            format!("{loki}      headers:\n        X-Scope-OrgID: other\n"),
+            "agent.yml:5:9: logs.loki[0].headers.X-Scope-OrgID: X-Scope-OrgID is a reserved header. It must not be changed",
+        ),
+        (format!("{loki}      batch_wait: 1x\n"), "agent.yml:4:7: logs.loki[0].batch_wait: "),
+        (
+            format!("{loki}      min_backoff: 10s\n      max_backoff: 1s\n"),
+            "agent.yml:5:7: logs.loki[0].max_backoff: 1s is less than min_backoff 10s",
+        ),
+        (
+            format!("{loki}      tenat_id: a\n"),
+            "agent.yml:4:7: logs.loki[0]: unknown field \"tenat_id\" (did you mean \"tenant_id\"?)",
+        ),
+        (
+            format!("{loki}    - url: http://loki:3100/other\n"),
+            "agent.yml:4:7: logs.loki[1].url: found multiple logs.loki entries named \"loki:3100\"",
+        ),
+    ];
+    for (yaml, expected) in &cases {
+        let err = inline_error(yaml);
+        assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+    }
 }

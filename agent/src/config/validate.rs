@@ -117,6 +117,21 @@ pub(super) const REMOTE_WRITE_FIELDS: &[&str] = &[
     "azuread",
     "google_iam",
 ];
+/// `logs.loki[]` fields besides the flattened HTTP client ones.
+pub(super) const LOKI_FIELDS: &[&str] = &[
+    "url",
+    "name",
+    "tenant_id",
+    "encoding",
+    "batch_size",
+    "batch_wait",
+    "timeout",
+    "min_backoff",
+    "max_backoff",
+    "external_labels",
+    "max_label_names",
+    "headers",
+];
 
 /// Headers Prometheus does not let a remote_write config set (`reservedHeaders`).
 const RESERVED_HEADERS: &[&str] = &[
@@ -291,6 +306,11 @@ fn expected_fields(message: &str, field: &FieldPath) -> Vec<String> {
     let own: &[&str] = match field.0.as_slice() {
         [Segment::Key(section), Segment::Index(_)] if section == "scrape_configs" => SCRAPE_CONFIG_FIELDS,
         [Segment::Key(section), Segment::Index(_)] if section == "remote_write" => REMOTE_WRITE_FIELDS,
+        [Segment::Key(section), Segment::Key(sink), Segment::Index(_)]
+            if section == "logs" && sink == "loki" =>
+        {
+            LOKI_FIELDS
+        }
         _ => return Vec::new(),
     };
     own.iter().chain(HTTP_CLIENT_FIELDS).map(|s| s.to_string()).collect()
@@ -465,6 +485,15 @@ impl Checker<'_> {
                     ),
                 ));
             }
+        }
+        let dir = self.docs.first().and_then(|d| d.dir.clone());
+        config.logs.validate(&root.key("logs"), dir.as_deref()).map_err(|e| issue(0, e.path, e.message))?;
+        if !config.logs.files.is_empty() && config.logs.loki.is_empty() {
+            self.warn(
+                0,
+                root.key("logs").key("files"),
+                "no logs.loki endpoint is configured: log files are not read",
+            );
         }
         Ok((jobs, remote_writes))
     }
