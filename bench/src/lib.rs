@@ -15,6 +15,7 @@
 //! `bench-router-query` and `bench-rules` run Prometheus (server mode) and `harrier router` side
 //! by side as [`process::Peer`]s: query latency and ingest, and rule evaluation.
 
+pub mod log_bench;
 pub mod output;
 pub mod process;
 pub mod receiver;

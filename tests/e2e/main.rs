@@ -2,7 +2,9 @@
 //! ports: Debian's Prometheus (remote-write receiver and query API), Debian's node_exporter,
 //! and the `harrier` binary built from this workspace. `scripts/test.sh` installs the peers.
 
+mod agent_logs;
 mod agent_metrics;
+mod loki_receiver;
 mod notifications;
 mod router_query;
 mod router_rules;
