@@ -115,7 +115,8 @@ fn unobserved_downtime_delays_firing_up_to_the_grace_period() {
     let alerts = restored(&saved(0, 2 * M, 3 * M), 3 * M + 30_000, options);
     let slow = alerts.iter().find(|a| a.labels.get("alertname") == Some("Slow")).unwrap();
     assert_eq!(slow.active_at, 0);
-    // Down 30 s at 4m50s: the 5m mark passed at 5m; it fires at 5m20s instead.
+    // Down 30 s from 4m50s, back at 5m20s: the 5m mark passed while down; the 30 s not observed
+    // are observed again after the restart, so it fires at 5m50s.
     let alerts = restored(&saved(0, 2 * M, 4 * M + 50_000), 5 * M + 20_000, options);
     let slow = alerts.iter().find(|a| a.labels.get("alertname") == Some("Slow")).unwrap();
     assert_eq!(slow.active_at + 5 * M, 5 * M + 20_000 + 30_000);
