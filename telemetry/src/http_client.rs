@@ -487,3 +487,46 @@ pub async fn apply_auth(
 
 #[cfg(test)]
 mod tests;
+
+/// Reads up to `limit` bytes of a response body (then drops the rest): enough of an error
+/// answer to log, without holding a large one.
+pub async fn read_prefix(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// An error with its causes, for logs ("error sending request: connection refused").
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Headers a config's `headers:` must not set, lower case: the client sets them itself, and a
+/// user value would corrupt the request (Prometheus's remote_write `reservedHeaders`, less its
+/// remote_write version headers, which that section adds).
+pub const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "www-authenticate",
+    "accept-encoding",
+];

@@ -26,6 +26,7 @@ pub mod global_config;
 pub mod http_client;
 pub mod loki;
 pub mod model;
+mod protowire;
 pub mod queue;
 pub mod relabel;
 pub mod remote_write;

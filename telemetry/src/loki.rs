@@ -312,34 +312,7 @@ fn read_bounded(reader: impl Read, limit: usize, encoding: &'static str) -> Resu
 
 // ----- protobuf wire format -----
 
-const WIRE_VARINT: u8 = 0;
-const WIRE_LEN: u8 = 2;
-
-#[inline]
-const fn key(field: u8, wire_type: u8) -> u8 {
-    (field << 3) | wire_type
-}
-
-#[inline]
-fn varint_len(v: u64) -> usize {
-    // 1 byte per 7 bits, at least one.
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-#[inline]
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Size of a length-delimited field (one-byte key, length, payload).
-#[inline]
-fn len_field_size(payload: usize) -> usize {
-    1 + varint_len(payload as u64) + payload
-}
+use crate::protowire::{WIRE_LEN, WIRE_VARINT, key, len_field_size, put_varint, varint_len};
 
 /// Size of a string field, omitted when empty (proto3 default).
 #[inline]

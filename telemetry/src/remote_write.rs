@@ -209,35 +209,7 @@ pub fn write_request_from_series(series: &[Series]) -> proto::WriteRequest {
 
 // ----- protobuf wire format -----
 
-const WIRE_VARINT: u8 = 0;
-const WIRE_FIXED64: u8 = 1;
-const WIRE_LEN: u8 = 2;
-
-#[inline]
-const fn key(field: u8, wire_type: u8) -> u8 {
-    (field << 3) | wire_type
-}
-
-#[inline]
-fn varint_len(v: u64) -> usize {
-    // 1 byte per 7 bits, at least one.
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-#[inline]
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Size of a length-delimited field (key, length, payload) with a one-byte key.
-#[inline]
-fn len_field_size(payload: usize) -> usize {
-    1 + varint_len(payload as u64) + payload
-}
+use crate::protowire::{WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, key, len_field_size, put_varint, varint_len};
 
 #[inline]
 fn sample_size(s: &Sample) -> usize {

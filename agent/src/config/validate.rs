@@ -133,23 +133,12 @@ pub(super) const LOKI_FIELDS: &[&str] = &[
     "headers",
 ];
 
-/// Headers Prometheus does not let a remote_write config set (`reservedHeaders`).
-const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "host",
-    "content-encoding",
-    "content-length",
-    "content-type",
-    "user-agent",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "www-authenticate",
-    "accept-encoding",
-    "x-prometheus-remote-write-version",
-    "x-prometheus-remote-read-version",
-];
+/// Headers Prometheus does not let a remote_write config set (`reservedHeaders`): the common
+/// ones and the remote_write version headers.
+fn reserved_remote_write_header(lower: &str) -> bool {
+    crate::http_client::RESERVED_HEADERS.contains(&lower)
+        || matches!(lower, "x-prometheus-remote-write-version" | "x-prometheus-remote-read-version")
+}
 
 pub(super) fn load(text: &str, origin: &str, dir: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
     let main =
@@ -805,7 +794,7 @@ impl Checker<'_> {
             }
         }
         for header in rw.headers.keys() {
-            if RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
+            if reserved_remote_write_header(&header.to_ascii_lowercase()) {
                 return Err(issue(
                     0,
                     path.key("headers").key(header),

@@ -57,7 +57,7 @@ mod sender;
 mod settings;
 
 pub use metrics::{LineDropReason, LokiMetrics, SinkMetrics};
-pub use settings::{LokiConfigError, RESERVED_HEADERS, SinkSettings, TENANT_HEADER, check as check_config};
+pub use settings::{LokiConfigError, SinkSettings, TENANT_HEADER, check as check_config, reserved_header};
 
 use crate::logs::LogChunk;
 use crate::logs::config::{LokiConfig, LokiEncoding};

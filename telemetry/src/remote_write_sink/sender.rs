@@ -5,7 +5,7 @@
 //! for good, and the first bytes of the response body are kept for the log.
 
 use crate::backoff::parse_retry_after;
-use crate::http_client::{self, HttpClientConfig};
+use crate::http_client::{self, HttpClientConfig, error_chain, read_prefix};
 use crate::remote_write;
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -134,28 +134,4 @@ pub fn classify(
         };
     }
     Attempt::Rejected { status: code, body: text }
-}
-
-/// Reads up to `limit` bytes of the body (then drops the rest).
-async fn read_prefix(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < limit {
-        match response.chunk().await {
-            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    out
-}
-
-/// An error with its causes, for logs ("error sending request: connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

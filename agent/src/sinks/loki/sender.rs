@@ -13,7 +13,7 @@
 use super::settings::SinkSettings;
 use bytes::Bytes;
 use harrier_telemetry::backoff::parse_retry_after;
-use harrier_telemetry::http_client::{self, HttpClientConfig, HttpClientError};
+use harrier_telemetry::http_client::{self, HttpClientConfig, HttpClientError, error_chain, read_prefix};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
@@ -111,28 +111,4 @@ pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) 
         };
     }
     Attempt::Rejected { status: code, body: text }
-}
-
-/// Reads up to `limit` bytes of the body (then drops the rest).
-async fn read_prefix(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < limit {
-        match response.chunk().await {
-            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(limit - out.len())]),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    out
-}
-
-/// An error with its causes, for logs ("error sending request: connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

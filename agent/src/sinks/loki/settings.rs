@@ -13,24 +13,12 @@ use harrier_telemetry::loki::{JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use std::time::Duration;
 
-/// Headers a `loki` entry must not set, lower case: the sink sets them itself (or the HTTP
-/// client does), and a user value would corrupt the request. Prometheus's remote_write
-/// `reservedHeaders` plus Loki's tenant header.
-pub const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "host",
-    "content-encoding",
-    "content-length",
-    "content-type",
-    "user-agent",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "www-authenticate",
-    "accept-encoding",
-    "x-scope-orgid",
-];
+/// Whether a `loki` entry must not set this header (lower case): the common reserved headers
+/// (`http_client::RESERVED_HEADERS`, Prometheus's) plus Loki's tenant header, which
+/// `tenant_id` sets.
+pub fn reserved_header(lower: &str) -> bool {
+    http_client::RESERVED_HEADERS.contains(&lower) || lower == "x-scope-orgid"
+}
 
 /// The header Loki reads the tenant from.
 pub const TENANT_HEADER: &str = "X-Scope-OrgID";
@@ -110,7 +98,7 @@ pub fn check(cfg: &LokiConfig) -> Result<SinkSettings, LokiConfigError> {
 
     let mut headers = HeaderMap::new();
     for (name, value) in &cfg.headers {
-        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        if reserved_header(&name.to_ascii_lowercase()) {
             return Err(LokiConfigError::ReservedHeader(name.clone()));
         }
         let header_name =
