@@ -8,6 +8,7 @@
 //! - [`remote_write`]: Prometheus remote_write 1.0 (protobuf + snappy), both directions.
 //! - [`remote_write_sink`]: a durable remote_write sender: sharded, disk-buffered (bounded in
 //!   bytes), retrying with backoff; one per `remote_write` entry (agent and router).
+//! - [`http_post`]: one POST of a body retried as a whole, and its outcome (remote_write, Loki).
 //! - [`loki`]: Loki's push API (protobuf + snappy, JSON), the label-set string, a bounded decoder.
 //! - [`queue`]: a checksummed, byte-bounded, on-disk FIFO that survives kill -9.
 //! - [`backoff`]: exponential backoff with jitter and `Retry-After`.
@@ -24,6 +25,7 @@ pub mod duration;
 pub mod exposition;
 pub mod global_config;
 pub mod http_client;
+pub mod http_post;
 pub mod loki;
 pub mod model;
 mod protowire;

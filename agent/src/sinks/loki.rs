@@ -65,8 +65,8 @@ use batch::{Batch, LabelCache};
 use bytes::Bytes;
 use harrier_telemetry::backoff::Backoff;
 use harrier_telemetry::http_client::HttpClientError;
+use harrier_telemetry::http_post::{Attempt, BodyPoster};
 use harrier_telemetry::loki::PushEncoder;
-use sender::{Attempt, PushSender};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -106,7 +106,7 @@ impl LokiSink {
         metrics: LokiMetrics,
     ) -> Result<(LokiSink, mpsc::UnboundedSender<Arc<LogChunk>>), LokiSinkError> {
         let settings = settings::check(cfg)?;
-        let sender = PushSender::new(&settings)
+        let sender = sender::poster(&settings)
             .map_err(|source| LokiSinkError::Client { sink: settings.name.clone(), source })?;
         let metrics = metrics.for_sink(&settings.name);
         let (chunk_tx, chunk_rx) = mpsc::unbounded_channel();
@@ -279,7 +279,7 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 
 /// The sender task's state.
 struct Delivery {
-    sender: PushSender,
+    sender: BodyPoster,
     backoff: Backoff,
     metrics: SinkMetrics,
     sink: String,

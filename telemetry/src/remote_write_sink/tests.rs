@@ -8,7 +8,19 @@ use super::config::BufferConfig;
 use super::config::RemoteWriteConfig;
 use super::metrics::{BatchDropReason, QueueMetrics, RemoteWriteMetrics, SampleDropReason};
 use super::record::{HEADER_LEN, RecordError, decode_header, encode_record};
-use super::sender::{Attempt, classify};
+use super::sender::{Attempt, LOGGED_BODY_BYTES};
+use crate::http_post::RetryPolicy;
+
+/// The remote_write sender's classification of a response.
+fn classify(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    retry_on_http_429: bool,
+) -> Attempt {
+    let policy = RetryPolicy { retry_on_http_429, logged_body_bytes: LOGGED_BODY_BYTES };
+    crate::http_post::classify(status, retry_after, body, policy)
+}
 use super::{RemoteWriteSink, path_safe};
 use crate::duration::ByteSize;
 use crate::model::{Labels, Sample, Series, now_ms};

@@ -267,10 +267,18 @@ async fn short_file_is_shipped_after_it_stays_idle() {
     sources.shutdown(Duration::from_secs(5)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rename_rotation_delivers_every_line_once_in_order() {
-    const LINES: usize = 20_000;
-    const PER_FILE: usize = 3_000;
+/// One file tailed by a source into a [`FakeSink`], its first line already delivered (so a
+/// writer can start); the temporary directories live as long as this.
+struct Tailing {
+    _logs: tempfile::TempDir,
+    _data: tempfile::TempDir,
+    sink: FakeSink,
+    sources: FileSources,
+    metrics: LogSourceMetrics,
+    path: PathBuf,
+}
+
+async fn tail_one_file(name: &str) -> Tailing {
     let logs = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let (sink, fanout) = FakeSink::start(None, false);
@@ -280,10 +288,17 @@ async fn rename_rotation_delivers_every_line_once_in_order() {
         fanout,
         LogBudget::new(4 << 20),
     );
-    let writer_path = logs.path().join("0.log");
-    // The first line is there before the source starts; the writer starts once it is read.
-    append(&writer_path, 0..1);
+    let path = logs.path().join(name);
+    append(&path, 0..1);
     wait_for("the first line", || sink.line_count() == 1).await;
+    Tailing { _logs: logs, _data: data, sink, sources, metrics, path }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_rotation_delivers_every_line_once_in_order() {
+    const LINES: usize = 20_000;
+    const PER_FILE: usize = 3_000;
+    let Tailing { _logs, _data, sink, sources, metrics, path: writer_path } = tail_one_file("0.log").await;
     let received = Arc::clone(&sink.received);
     let writer = std::thread::spawn(move || {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&writer_path).unwrap();
@@ -318,19 +333,7 @@ async fn rename_rotation_delivers_every_line_once_in_order() {
 async fn copytruncate_delivers_every_line_once_in_order() {
     const LINES: usize = 20_000;
     const PER_FILE: usize = 3_000;
-    let logs = tempfile::tempdir().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let (sink, fanout) = FakeSink::start(None, false);
-    let (sources, metrics) = start(
-        &logs_config(vec![file_config(&logs.path().join("*.log"))]),
-        data.path(),
-        fanout,
-        LogBudget::new(4 << 20),
-    );
-    let writer_path = logs.path().join("app.log");
-    // The first line is there before the source starts; the writer starts once it is read.
-    append(&writer_path, 0..1);
-    wait_for("the first line", || sink.line_count() == 1).await;
+    let Tailing { _logs, _data, sink, sources, metrics, path: writer_path } = tail_one_file("app.log").await;
     let received = Arc::clone(&sink.received);
     let writer = std::thread::spawn(move || {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&writer_path).unwrap();

@@ -722,36 +722,3 @@ fn safe_offset_is_the_oldest_held_start_across_streams() {
     assert_eq!(parser.safe_offset(), 100 + 3 * 32);
     assert_eq!(entries(&out)[1].2, "ac");
 }
-
-// ---- speed ----
-
-/// `cargo test --release -p harrier-agent --lib -- --ignored cri_parse_speed --nocapture`
-#[test]
-#[ignore = "a measurement, run by hand in release mode"]
-fn cri_parse_speed() {
-    let mut block = Vec::new();
-    let message = "x".repeat(256 - 40);
-    for i in 0..4096 {
-        block.extend_from_slice(format!("2024-01-02T15:04:05.{i:09}Z stdout F {message}\n").as_bytes());
-    }
-    let lines = 4096 * 200;
-    for (name, settings) in [
-        ("cri", settings(LineFormat::Cri, 256 << 10)),
-        ("auto", settings(LineFormat::Auto, 256 << 10)),
-        ("plain", settings(LineFormat::Plain, 256 << 10)),
-    ] {
-        let mut parser = LineParser::new(Arc::clone(&settings), 0);
-        let started = Instant::now();
-        for _ in 0..200 {
-            let mut out = ChunkBuilder::default();
-            for chunk in block.chunks(64 << 10) {
-                parser.feed(chunk, READ_TIME, &mut out);
-            }
-            std::hint::black_box(&out);
-        }
-        let elapsed = started.elapsed();
-        let per_line = elapsed.as_nanos() as f64 / lines as f64;
-        let mib_per_s = (block.len() * 200) as f64 / elapsed.as_secs_f64() / (1 << 20) as f64;
-        println!("{name}: {per_line:.1} ns/line, {mib_per_s:.0} MiB/s");
-    }
-}
