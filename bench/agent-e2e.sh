@@ -15,6 +15,8 @@
 #   HARRIER=<path>|skip   the harrier binary (default: <target dir>/release/harrier);
 #                         "skip" runs the Prometheus side alone
 #   PROMETHEUS=prometheus the Prometheus binary (installed with apt-get if missing)
+#   VMAGENT=skip          a vmagent binary to run as a third agent on the same load (Debian's
+#                         victoria-metrics package has one); its ratio to Prometheus is printed too
 #   OUT=bench/results/agent-e2e.md   markdown output (relative paths: from the current directory)
 #   BUILD=1               0 to skip `cargo build --release`
 #   KEEP_WORKDIR=0        1 to keep the temporary directory (configs, logs, receiver stats)
@@ -30,6 +32,7 @@ SERIES=${SERIES:-1000}
 SCRAPE_INTERVAL=${SCRAPE_INTERVAL:-5s}
 HARRIER=${HARRIER:-}
 PROMETHEUS=${PROMETHEUS:-prometheus}
+VMAGENT=${VMAGENT:-skip}
 OUT=${OUT:-$repo_root/bench/results/agent-e2e.md}
 [[ $OUT == /* ]] || OUT=$caller_dir/$OUT
 BUILD=${BUILD:-1}
@@ -48,6 +51,8 @@ esac
 
 run_harrier=1
 [[ $HARRIER == skip ]] && run_harrier=0
+run_vmagent=1
+[[ $VMAGENT == skip ]] && run_vmagent=0
 
 # --- children and cleanup ----------------------------------------------------------------------
 work=$(mktemp -d -t harrier-agent-e2e.XXXXXX)
@@ -146,6 +151,17 @@ fi
 prometheus_version=$("$PROMETHEUS" --version 2>&1 | head -n 1)
 log "prometheus: $prometheus_version"
 
+vmagent_version="skipped"
+if (( run_vmagent )); then
+  command -v "$VMAGENT" >/dev/null 2>&1 ||
+    die "'$VMAGENT' not found; Debian's victoria-metrics package has vmagent (or VMAGENT=skip)"
+  vmagent_version=$("$VMAGENT" -version 2>&1 | head -n 1)
+  # Debian's build prints an empty version: name the package instead.
+  [[ -n $vmagent_version ]] ||
+    vmagent_version="vmagent from Debian's victoria-metrics $(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null || echo '(version unknown)')"
+  log "vmagent: $vmagent_version"
+fi
+
 harrier_bin=
 harrier_version="skipped"
 if (( run_harrier )); then
@@ -171,6 +187,7 @@ wait_for_file "$work/scrape_configs.yml" 120 "$targets_pid" "$work/bench-targets
 
 agents=(prometheus)
 (( run_harrier )) && agents+=(harrier)
+(( run_vmagent )) && agents+=(vmagent)
 
 declare -A receiver_pid receiver_addr agent_pid agent_port
 for agent in "${agents[@]}"; do
@@ -186,7 +203,8 @@ for agent in "${agents[@]}"; do
   {
     printf 'global:\n  scrape_interval: %s\n  scrape_timeout: %s\n' "$SCRAPE_INTERVAL" "$SCRAPE_INTERVAL"
     cat "$work/scrape_configs.yml"
-    printf 'remote_write:\n  - url: http://%s/api/v1/write\n' "${receiver_addr[$agent]}"
+    # vmagent takes the remote_write URL as a flag and refuses unknown sections.
+    [[ $agent == vmagent ]] || printf 'remote_write:\n  - url: http://%s/api/v1/write\n' "${receiver_addr[$agent]}"
   } >"$work/$agent.yml"
 done
 
@@ -205,6 +223,17 @@ if (( run_harrier )); then
   "$harrier_bin" agent --config "$work/harrier.yml" --listen "127.0.0.1:${agent_port[harrier]}" \
     --data-dir "$work/harrier-data" >"$work/harrier.log" 2>&1 &
   agent_pid[harrier]=$!
+  pids+=("$!")
+fi
+
+if (( run_vmagent )); then
+  agent_port[vmagent]=$(free_port)
+  log "starting vmagent on 127.0.0.1:${agent_port[vmagent]}"
+  "$VMAGENT" -promscrape.config="$work/vmagent.yml" \
+    -remoteWrite.url="http://${receiver_addr[vmagent]}/api/v1/write" \
+    -remoteWrite.tmpDataPath="$work/vmagent-data" -httpListenAddr="127.0.0.1:${agent_port[vmagent]}" \
+    >"$work/vmagent.log" 2>&1 &
+  agent_pid[vmagent]=$!
   pids+=("$!")
 fi
 
@@ -282,14 +311,20 @@ table() {
   done
 }
 
+# ratio NAME A B: "NAME: CPU x, peak RSS x" of agent A over agent B.
+ratio() {
+  if [[ -n ${exited_early[$2]:-}${exited_early[$3]:-} ]]; then
+    printf '%s: not computed, an agent exited early\n' "$1"
+    return
+  fi
+  awk -v n="$1" -v ac="${cpu_seconds[$2]}" -v bc="${cpu_seconds[$3]}" \
+    -v am="${peak_mib[$2]}" -v bm="${peak_mib[$3]}" \
+    'BEGIN { printf "%s: CPU %.2fx, peak RSS %.2fx\n", n, (bc > 0 ? ac / bc : 0), (bm > 0 ? am / bm : 0) }'
+}
 ratios=""
-if (( run_harrier )) && [[ -n ${exited_early[harrier]:-}${exited_early[prometheus]:-} ]]; then
-  ratios="Harrier/Prometheus: not computed, an agent exited early"
-elif (( run_harrier )); then
-  ratios=$(awk -v hc="${cpu_seconds[harrier]}" -v pc="${cpu_seconds[prometheus]}" \
-    -v hm="${peak_mib[harrier]}" -v pm="${peak_mib[prometheus]}" \
-    'BEGIN { printf "Harrier/Prometheus: CPU %.2fx, peak RSS %.2fx", (pc > 0 ? hc / pc : 0), (pm > 0 ? hm / pm : 0) }')
-fi
+(( run_harrier )) && ratios+=$(ratio Harrier/Prometheus harrier prometheus)$'\n'
+(( run_vmagent )) && ratios+=$(ratio vmagent/Prometheus vmagent prometheus)$'\n'
+(( run_harrier && run_vmagent )) && ratios+=$(ratio Harrier/vmagent harrier vmagent)$'\n'
 
 report=$(
   printf '## Agent end-to-end: %s targets x %s series every %s, %ss\n\n' "$TARGETS" "$SERIES" "$SCRAPE_INTERVAL" "$elapsed"
@@ -297,11 +332,12 @@ report=$(
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown CPU)"
   printf -- '- prometheus: %s (`--enable-feature=agent`)\n' "$prometheus_version"
   printf -- '- harrier: %s\n' "$harrier_version"
+  (( run_vmagent )) && printf -- '- vmagent: %s\n' "$vmagent_version"
   printf -- '- expected samples: about %s (targets x (series + 5 synthetic) x scrapes)\n' "$expected_samples"
   printf -- '- load generator and receivers used %s CPU-s together\n\n' "$helper_cpu"
   table
   if [[ -n $ratios ]]; then
-    printf '\n%s\n' "$ratios"
+    printf '\n%s' "$ratios"
   fi
 )
 printf '\n%s\n\n' "$report"

@@ -5,7 +5,7 @@
 # logs, receiver totals, perf.data).
 #
 # usage: bench/harrier-alone.sh HARRIER_BINARY [SECONDS=40] [perf]
-#   perf: record `perf record -F 299 --call-graph dwarf` on the agent for SECONDS, after 12 s.
+#   perf: record `perf record -F "${PERF_FREQ:-299}" --call-graph dwarf,16384` on the agent for SECONDS, after 12 s.
 # Environment: TARGET_DIR (default: $CARGO_TARGET_DIR or target) for bench-targets and
 # bench-receiver. Build them with `cargo build --release -p harrier-bench`.
 set -u
@@ -30,7 +30,7 @@ while [[ ! -s $d/sc.yml || ! -s $d/recv.addr ]]; do sleep 0.2; done
 agent_pid=$!
 if [[ $mode == perf ]]; then
   sleep 12
-  perf record -F 299 --call-graph dwarf -o "$d/perf.data" -p "$agent_pid" -- sleep "$secs" >"$d/perf.log" 2>&1
+  perf record -F "${PERF_FREQ:-299}" --call-graph dwarf,16384 -o "$d/perf.data" -p "$agent_pid" -- sleep "$secs" >"$d/perf.log" 2>&1
 else
   sleep "$secs"
 fi

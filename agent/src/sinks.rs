@@ -6,7 +6,7 @@
 
 pub mod loki;
 
-use harrier_telemetry::model::Series;
+use harrier_telemetry::model::{PackedSamples, Series};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The remote_write sink lives in `harrier_telemetry` (the router sends recording-rule results
@@ -23,6 +23,12 @@ pub trait MetricsSink: Send + Sync + 'static {
     fn send_owned(&self, series: Vec<Series>) {
         self.send(&series);
     }
+
+    /// Single-sample series packed together (what a scrape produces). A sink that encodes
+    /// label sets as remote_write does takes them as they are; the default converts them.
+    fn send_packed(&self, packed: PackedSamples) {
+        self.send_owned(packed.into_series());
+    }
 }
 
 impl MetricsSink for remote_write::RemoteWriteSink {
@@ -32,6 +38,10 @@ impl MetricsSink for remote_write::RemoteWriteSink {
 
     fn send_owned(&self, series: Vec<Series>) {
         remote_write::RemoteWriteSink::send_owned(self, series);
+    }
+
+    fn send_packed(&self, packed: PackedSamples) {
+        remote_write::RemoteWriteSink::send_packed(self, packed);
     }
 }
 
@@ -81,6 +91,20 @@ impl MetricsFanout {
                 sink.send(&series);
             }
             last.send_owned(series);
+        }
+    }
+
+    /// [`MetricsFanout::send_owned`] for packed series: the other sinks get copies.
+    pub fn send_packed(&self, packed: PackedSamples) {
+        if packed.is_empty() {
+            return;
+        }
+        let sinks = self.current();
+        if let Some((last, others)) = sinks.split_last() {
+            for sink in others {
+                sink.send_packed(packed.clone());
+            }
+            last.send_packed(packed);
         }
     }
 
@@ -149,6 +173,16 @@ impl HandOver {
 }
 
 impl MetricsSink for HandOver {
+    fn send_packed(&self, packed: PackedSamples) {
+        let mut state = self.lock();
+        if let HandOverState::Forwarding(sink) = &mut *state {
+            sink.send_packed(packed);
+        } else {
+            drop(state);
+            self.send(&packed.into_series());
+        }
+    }
+
     fn send_owned(&self, series: Vec<Series>) {
         let mut state = self.lock();
         if let HandOverState::Forwarding(sink) = &mut *state {

@@ -7,6 +7,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub mod packed;
+pub use packed::PackedSamples;
+
 /// The label that carries a series' metric name.
 pub const METRIC_NAME: &str = "__name__";
 
@@ -151,8 +154,34 @@ pub struct LabelsIter<'a> {
 }
 
 impl<'a> LabelsIter<'a> {
+    /// Iterates a packed label buffer taken from [`Labels::encoded`] or built with
+    /// [`Labels::encode_label_into`].
+    pub fn over(encoded: &'a [u8]) -> Self {
+        LabelsIter { buf: encoded, pos: 0 }
+    }
+
+    /// These labels plus those of `extra` whose names they lack, in name order (see
+    /// [`Labels::merged_with`]).
+    pub fn merged(self, extra: LabelsIter<'a>) -> impl Iterator<Item = LabelRef<'a>> + 'a {
+        let mut own = self.peekable();
+        let mut ext = extra.peekable();
+        std::iter::from_fn(move || match (own.peek(), ext.peek()) {
+            (Some(o), Some(e)) => match o.name.cmp(e.name) {
+                std::cmp::Ordering::Less => own.next(),
+                std::cmp::Ordering::Equal => {
+                    ext.next();
+                    own.next()
+                }
+                std::cmp::Ordering::Greater => ext.next(),
+            },
+            (Some(_), None) => own.next(),
+            (None, Some(_)) => ext.next(),
+            (None, None) => None,
+        })
+    }
+
     /// The next label with the raw bytes of its encoded field.
-    fn next_raw(&mut self) -> Option<(LabelRef<'a>, &'a [u8])> {
+    pub(crate) fn next_raw(&mut self) -> Option<(LabelRef<'a>, &'a [u8])> {
         let start = self.pos;
         if *self.buf.get(self.pos)? != LABEL_FIELD_KEY {
             return None;
@@ -316,21 +345,7 @@ impl Labels {
     /// These labels plus those of `extra` whose names they lack, in name order: the label set
     /// a series has once external labels are applied (its own labels win).
     pub fn merged_with<'a>(&'a self, extra: &'a Labels) -> impl Iterator<Item = LabelRef<'a>> + 'a {
-        let mut own = self.iter().peekable();
-        let mut ext = extra.iter().peekable();
-        std::iter::from_fn(move || match (own.peek(), ext.peek()) {
-            (Some(o), Some(e)) => match o.name.cmp(e.name) {
-                std::cmp::Ordering::Less => own.next(),
-                std::cmp::Ordering::Equal => {
-                    ext.next();
-                    own.next()
-                }
-                std::cmp::Ordering::Greater => ext.next(),
-            },
-            (Some(_), None) => own.next(),
-            (None, Some(_)) => ext.next(),
-            (None, None) => None,
-        })
+        self.iter().merged(extra.iter())
     }
 
     /// Heap bytes held by this label set (shared between clones), for memory accounting.
@@ -360,21 +375,21 @@ impl Labels {
     /// [`Labels::encode_label_into`] (or taken from [`Labels::encoded`]). The caller guarantees
     /// the labels are sorted by name, names unique, values non-empty; checked in debug builds.
     pub fn from_encoded(encoded: &[u8]) -> Labels {
-        let labels = Labels(Arc::from(encoded));
-        debug_assert!(
-            {
-                let mut it = labels.iter();
-                let mut prev: Option<&str> = None;
-                let mut sorted = true;
-                for l in it.by_ref() {
-                    sorted &= prev.is_none_or(|p| p < l.name) && !l.value.is_empty();
-                    prev = Some(l.name);
-                }
-                sorted && it.pos == encoded.len()
-            },
-            "encoded labels not well formed, sorted and unique"
-        );
-        labels
+        debug_assert!(Labels::is_well_formed(encoded), "encoded labels not well formed, sorted and unique");
+        Labels(Arc::from(encoded))
+    }
+
+    /// Whether `encoded` is a well-formed packed label set: labels sorted by name, names
+    /// unique, values non-empty, nothing left over.
+    pub fn is_well_formed(encoded: &[u8]) -> bool {
+        let mut it = LabelsIter::over(encoded);
+        let mut prev: Option<&str> = None;
+        let mut sorted = true;
+        for l in it.by_ref() {
+            sorted &= prev.is_none_or(|p| p < l.name) && !l.value.is_empty();
+            prev = Some(l.name);
+        }
+        sorted && it.pos == encoded.len()
     }
 
     /// Whether two label sets share one buffer (a clone of the other).

@@ -13,7 +13,7 @@
 //!
 //! [`model::Series`]: crate::model::Series
 
-use crate::model::{Label, Labels, Sample, Series};
+use crate::model::{Label, Labels, LabelsIter, PackedSamples, Sample, Series};
 use std::cmp::Ordering;
 
 pub mod proto;
@@ -63,24 +63,39 @@ pub fn encode_write_request_proto_into(series: &[Series], out: &mut Vec<u8>) {
 /// in name order without decoding the values.
 pub fn encode_with_external_labels_into(series: &[Series], external: &Labels, out: &mut Vec<u8>) {
     for s in series {
-        let size = time_series_size(s, external);
+        let size = time_series_size(s.labels.encoded(), &s.samples, external);
         out.push(key(1, WIRE_LEN));
         put_varint(out, size as u64);
         let before = out.len();
-        write_time_series(s, external, out);
+        write_time_series(s.labels.encoded(), &s.samples, external, out);
         debug_assert_eq!(out.len() - before, size, "time series size mismatch");
     }
 }
 
-/// Calls `emit` with the encoded label fields of `labels` plus the `external` ones it lacks,
-/// in name order.
+/// Appends the protobuf `WriteRequest` of these single-sample series to `out`, each carrying
+/// the `external` labels it lacks, as [`encode_with_external_labels_into`] does for [`Series`].
+pub fn encode_packed_into(packed: &PackedSamples, external: &Labels, out: &mut Vec<u8>) {
+    for (labels, sample) in packed.iter() {
+        let samples = std::slice::from_ref(&sample);
+        let size = time_series_size(labels, samples, external);
+        out.push(key(1, WIRE_LEN));
+        put_varint(out, size as u64);
+        let before = out.len();
+        write_time_series(labels, samples, external, out);
+        debug_assert_eq!(out.len() - before, size, "time series size mismatch");
+    }
+}
+
+/// Calls `emit` with the encoded label fields of `labels` (a packed label set,
+/// [`Labels::encoded`]) plus the `external` ones it lacks, in name order.
 #[inline]
-fn merged_label_fields(labels: &Labels, external: &Labels, mut emit: impl FnMut(&[u8])) {
+fn merged_label_fields(labels: &[u8], external: &Labels, mut emit: impl FnMut(&[u8])) {
     if external.is_empty() {
-        emit(labels.encoded());
+        emit(labels);
         return;
     }
-    let mut own = labels.iter_encoded().peekable();
+    let mut own_iter = LabelsIter::over(labels);
+    let mut own = std::iter::from_fn(move || own_iter.next_raw()).peekable();
     let mut ext = external.iter_encoded().peekable();
     loop {
         match (own.peek(), ext.peek()) {
@@ -137,8 +152,15 @@ impl Encoder {
 
     /// Encodes a request body with `external` labels added to every series that lacks them.
     pub fn encode_with_external_labels(&mut self, series: &[Series], external: &Labels) -> &[u8] {
+        self.encode_proto_with(|out| encode_with_external_labels_into(series, external, out))
+    }
+
+    /// Encodes a request body whose `WriteRequest` protobuf `write` appends to the buffer it
+    /// is given (empty at the call), with [`encode_with_external_labels_into`] and
+    /// [`encode_packed_into`].
+    pub fn encode_proto_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
         self.proto.clear();
-        encode_with_external_labels_into(series, external, &mut self.proto);
+        write(&mut self.proto);
         self.compressed.resize(snap::raw::max_compress_len(self.proto.len()), 0);
         // Compressing into a buffer of `max_compress_len` bytes cannot fail for inputs below
         // snappy's 4 GiB limit; on that impossible failure the body is empty.
@@ -218,16 +240,15 @@ fn sample_size(s: &Sample) -> usize {
     value + timestamp
 }
 
-fn time_series_size(s: &Series, external: &Labels) -> usize {
-    let mut labels = 0;
-    merged_label_fields(&s.labels, external, |raw| labels += raw.len());
-    let samples: usize = s.samples.iter().map(|x| len_field_size(sample_size(x))).sum();
-    labels + samples
+fn time_series_size(labels: &[u8], samples: &[Sample], external: &Labels) -> usize {
+    let mut size = 0;
+    merged_label_fields(labels, external, |raw| size += raw.len());
+    size + samples.iter().map(|x| len_field_size(sample_size(x))).sum::<usize>()
 }
 
-fn write_time_series(s: &Series, external: &Labels, out: &mut Vec<u8>) {
-    merged_label_fields(&s.labels, external, |raw| out.extend_from_slice(raw));
-    for x in &s.samples {
+fn write_time_series(labels: &[u8], samples: &[Sample], external: &Labels, out: &mut Vec<u8>) {
+    merged_label_fields(labels, external, |raw| out.extend_from_slice(raw));
+    for x in samples {
         out.push(key(2, WIRE_LEN));
         put_varint(out, sample_size(x) as u64);
         if x.value != 0.0 {

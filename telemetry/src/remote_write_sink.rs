@@ -117,7 +117,7 @@ use self::metrics::{BatchDropReason, QueueMetrics, SampleDropReason};
 use self::sender::{HttpSender, SenderError};
 use self::shard::{SenderStop, ShardBatcher, ShardQueue};
 use crate::backoff::Backoff;
-use crate::model::{LabelRef, Labels, Series, now_ms};
+use crate::model::{LabelRef, Labels, LabelsIter, PackedSamples, Series, now_ms};
 use crate::queue::{DiskQueue, DiskQueueConfig, QueueError};
 use crate::relabel::{self, RelabelRule};
 use md5::{Digest, Md5};
@@ -444,6 +444,57 @@ impl RemoteWriteSink {
         self.route(series.into_iter());
     }
 
+    /// Hands single-sample series packed together (a scrape's output) to the queue. Without
+    /// `write_relabel_configs` and `sample_age_limit` they go to the batchers as they are, and
+    /// the writer copies their labels straight into the request; otherwise this is
+    /// [`RemoteWriteSink::send_owned`] of the same series.
+    pub fn send_packed(&self, packed: PackedSamples) {
+        if !self.rules.is_empty() || self.sample_age_limit.is_some() || packed.has_empty_label_set() {
+            self.send_owned(packed.into_series());
+            return;
+        }
+        if packed.is_empty() {
+            return;
+        }
+        let shard_count = self.shards.len();
+        if shard_count == 1 {
+            self.push_to_shard(0, |batcher, outcome| batcher.push_packed(packed, outcome));
+            return;
+        }
+        let mut per_shard: Vec<PackedSamples> = vec![PackedSamples::new(); shard_count];
+        for (raw, sample) in packed.iter() {
+            let hash = shard_hash(LabelsIter::over(raw).merged(self.external.iter()));
+            per_shard[(hash % shard_count as u64) as usize].push_encoded(raw, sample);
+        }
+        for (index, part) in per_shard.into_iter().enumerate() {
+            if !part.is_empty() {
+                self.push_to_shard(index, |batcher, outcome| batcher.push_packed(part, outcome));
+            }
+        }
+    }
+
+    /// Runs `push` on shard `index`'s batcher, seals what it added, wakes the writer and counts
+    /// what memory pressure dropped.
+    fn push_to_shard(&self, index: usize, push: impl FnOnce(&mut Batcher, &mut PushOutcome)) {
+        let shard = &self.shards[index];
+        let mut outcome = PushOutcome::default();
+        {
+            let mut batcher = shard.lock();
+            push(&mut batcher, &mut outcome);
+            // Seal now: the writer merges what waits and puts it on disk right away.
+            outcome.sealed |= batcher.seal();
+        }
+        if outcome.sealed {
+            shard.batch_sealed.notify_one();
+        }
+        if !outcome.dropped_samples.is_empty() {
+            let samples: usize = outcome.dropped_samples.iter().sum();
+            tracing::warn!(queue = %self.name, batches = outcome.dropped_samples.len(), samples, "remote_write: the disk writer is behind; dropped the oldest in-memory batches");
+            self.memory_dropped_batches.inc_by(outcome.dropped_samples.len() as u64);
+            self.memory_dropped_samples.inc_by(samples as u64);
+        }
+    }
+
     /// Filters, relabels and shards `series` into the shards' batchers (see the module docs).
     fn route(&self, series: impl ExactSizeIterator<Item = Series>) {
         let shard_count = self.shards.len();
@@ -474,28 +525,15 @@ impl RemoteWriteSink {
             };
             per_shard[index].push(Series::new(labels, one.samples));
         }
-        for (batch, shard) in per_shard.into_iter().zip(&self.shards) {
+        for (index, batch) in per_shard.into_iter().enumerate() {
             if batch.is_empty() {
                 continue;
             }
-            let mut outcome = PushOutcome::default();
-            {
-                let mut batcher = shard.lock();
+            self.push_to_shard(index, |batcher, outcome| {
                 for one in batch {
-                    batcher.push(one, &mut outcome);
+                    batcher.push(one, outcome);
                 }
-                // Seal now: the writer merges what waits and puts it on disk right away.
-                outcome.sealed |= batcher.seal();
-            }
-            if outcome.sealed {
-                shard.batch_sealed.notify_one();
-            }
-            if !outcome.dropped_samples.is_empty() {
-                let samples: usize = outcome.dropped_samples.iter().sum();
-                tracing::warn!(queue = %self.name, batches = outcome.dropped_samples.len(), samples, "remote_write: the disk writer is behind; dropped the oldest in-memory batches");
-                self.memory_dropped_batches.inc_by(outcome.dropped_samples.len() as u64);
-                self.memory_dropped_samples.inc_by(samples as u64);
-            }
+            });
         }
     }
 }

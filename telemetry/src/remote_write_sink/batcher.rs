@@ -3,21 +3,35 @@
 //! never waits in memory for a deadline), then wait, sealed, for the disk writer, which
 //! merges consecutive sealed batches up to `max_samples_per_send` into one record.
 //!
+//! Series come as [`Series`] values or, from scrapes, as [`PackedSamples`]; a batch keeps
+//! both forms in push order ([`BatchPart`]) and the record encoder writes each straight into
+//! the request.
+//!
 //! Memory is bounded in bytes (an estimate of the series' heap size): when the open and
 //! sealed batches together exceed the bound because the disk writer fell behind, the oldest
 //! sealed batches are dropped and reported to the caller, who counts them. The open batch is
 //! never dropped, so a bound smaller than one batch still lets data through.
 
-use crate::model::{Sample, Series};
+use crate::model::{Labels, PackedSamples, Sample, Series};
+use crate::remote_write;
 use std::collections::VecDeque;
 
 /// Fixed per-series overhead on top of label and sample bytes in the estimate.
 const SERIES_OVERHEAD_BYTES: usize = 48;
 
+/// A run of series in a batch, in the form it was handed over in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchPart {
+    Series(Vec<Series>),
+    /// Single-sample series packed together (a scrape's output), kept as they came.
+    Packed(PackedSamples),
+}
+
 /// A sealed batch waiting to be written to disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    pub series: Vec<Series>,
+    /// The series in the order they were pushed (one series' samples stay in order).
+    pub parts: Vec<BatchPart>,
     pub samples: usize,
     pub bytes: usize,
     /// Newest sample timestamp in the batch (milliseconds), `i64::MIN` when empty.
@@ -26,7 +40,7 @@ pub struct Batch {
 
 impl Batch {
     fn new() -> Self {
-        Batch { series: Vec::new(), samples: 0, bytes: 0, max_timestamp_ms: i64::MIN }
+        Batch { parts: Vec::new(), samples: 0, bytes: 0, max_timestamp_ms: i64::MIN }
     }
 
     fn push(&mut self, series: Series, bytes: usize) {
@@ -35,11 +49,55 @@ impl Batch {
         if let Some(newest) = series.samples.iter().map(|s| s.timestamp_ms).max() {
             self.max_timestamp_ms = self.max_timestamp_ms.max(newest);
         }
-        self.series.push(series);
+        match self.parts.last_mut() {
+            Some(BatchPart::Series(run)) => run.push(series),
+            _ => self.parts.push(BatchPart::Series(vec![series])),
+        }
+    }
+
+    fn push_packed(&mut self, packed: PackedSamples) {
+        self.samples += packed.len();
+        self.bytes += packed.byte_size();
+        if let Some(newest) = packed.max_timestamp_ms() {
+            self.max_timestamp_ms = self.max_timestamp_ms.max(newest);
+        }
+        self.parts.push(BatchPart::Packed(packed));
+    }
+
+    fn extend(&mut self, other: Batch) {
+        self.samples += other.samples;
+        self.bytes += other.bytes;
+        self.max_timestamp_ms = self.max_timestamp_ms.max(other.max_timestamp_ms);
+        self.parts.extend(other.parts);
     }
 
     fn is_empty(&self) -> bool {
-        self.series.is_empty()
+        self.parts.is_empty()
+    }
+
+    /// Appends the batch's `WriteRequest` protobuf to `out`, every series given the `external`
+    /// labels it lacks.
+    pub fn encode_proto_into(&self, external: &Labels, out: &mut Vec<u8>) {
+        for part in &self.parts {
+            match part {
+                BatchPart::Series(series) => {
+                    remote_write::encode_with_external_labels_into(series, external, out)
+                }
+                BatchPart::Packed(packed) => remote_write::encode_packed_into(packed, external, out),
+            }
+        }
+    }
+
+    /// The batch's series as [`Series`] values, in order (for tests and diagnostics).
+    pub fn series(&self) -> Vec<Series> {
+        let mut out = Vec::new();
+        for part in &self.parts {
+            match part {
+                BatchPart::Series(series) => out.extend(series.iter().cloned()),
+                BatchPart::Packed(packed) => out.extend(packed.to_series()),
+            }
+        }
+        out
     }
 }
 
@@ -124,12 +182,25 @@ impl Batcher {
                 break;
             }
             let Some(next) = self.take_sealed() else { break };
-            merged.samples += next.samples;
-            merged.bytes += next.bytes;
-            merged.max_timestamp_ms = merged.max_timestamp_ms.max(next.max_timestamp_ms);
-            merged.series.extend(next.series);
+            merged.extend(next);
         }
         Some(merged)
+    }
+
+    /// Adds single-sample series packed together, split across batches so none exceeds
+    /// `max_samples`.
+    pub fn push_packed(&mut self, mut packed: PackedSamples, outcome: &mut PushOutcome) {
+        while !packed.is_empty() {
+            let room = self.max_samples - self.open.samples;
+            let rest = if packed.len() > room { packed.split_off(room) } else { PackedSamples::new() };
+            self.open.push_packed(packed);
+            if self.open.samples >= self.max_samples {
+                self.seal();
+                outcome.sealed = true;
+            }
+            packed = rest;
+        }
+        self.enforce_bound(outcome);
     }
 
     /// Bytes held (open and sealed batches).

@@ -34,7 +34,7 @@ pub enum RecordError {
 /// labels it lacks. `encoder` keeps its buffers
 /// between calls.
 pub fn encode_record(batch: &Batch, encoder: &mut Encoder, external: &Labels) -> Vec<u8> {
-    let body = encoder.encode_with_external_labels(&batch.series, external);
+    let body = encoder.encode_proto_with(|out| batch.encode_proto_into(external, out));
     let mut record = Vec::with_capacity(HEADER_LEN + body.len());
     record.push(FORMAT_VERSION);
     let samples = u32::try_from(batch.samples).unwrap_or(u32::MAX);

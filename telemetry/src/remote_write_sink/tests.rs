@@ -3,7 +3,7 @@
 //! 127.0.0.1:0 that decodes every request and answers from a script (200 when the script is
 //! empty, or always 503 while `failing` is set).
 
-use super::batcher::{Batcher, PushOutcome};
+use super::batcher::{BatchPart, Batcher, PushOutcome};
 use super::config::BufferConfig;
 use super::config::RemoteWriteConfig;
 use super::metrics::{BatchDropReason, QueueMetrics, RemoteWriteMetrics, SampleDropReason};
@@ -23,7 +23,7 @@ fn classify(
 }
 use super::{RemoteWriteSink, path_safe};
 use crate::duration::ByteSize;
-use crate::model::{Labels, Sample, Series, now_ms};
+use crate::model::{Labels, PackedSamples, Sample, Series, now_ms};
 use crate::remote_write::decode_request;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -61,7 +61,7 @@ fn batcher_splits_series_at_max_samples() {
     assert!(batcher.seal());
     let third = batcher.take_sealed().unwrap();
     assert_eq!(third.samples, 5);
-    assert_eq!(third.series[0].samples[0].value, 20.0, "samples keep their order across batches");
+    assert_eq!(third.series()[0].samples[0].value, 20.0, "samples keep their order across batches");
     assert!(!batcher.seal(), "nothing left to seal");
 }
 
@@ -74,7 +74,7 @@ fn writer_merges_waiting_batches_up_to_max_samples() {
         assert!(batcher.seal());
     }
     let first = batcher.take_sealed_merged().unwrap();
-    assert_eq!((first.samples, first.series.len()), (9, 3), "3 + 4 + 2 fit in 10; 5 more would not");
+    assert_eq!((first.samples, first.series().len()), (9, 3), "3 + 4 + 2 fit in 10; 5 more would not");
     let second = batcher.take_sealed_merged().unwrap();
     assert_eq!(second.samples, 5);
     assert!(batcher.take_sealed_merged().is_none());
@@ -95,9 +95,67 @@ fn batcher_drops_oldest_sealed_batches_over_its_byte_bound() {
     }
     assert_eq!(outcome.dropped_samples, vec![1, 1, 1]);
     let kept: Vec<String> = std::iter::from_fn(|| batcher.take_sealed())
-        .map(|b| b.series[0].labels.get("i").unwrap_or_default().to_string())
+        .map(|b| b.series()[0].labels.get("i").unwrap_or_default().to_string())
         .collect();
     assert_eq!(kept, ["3", "4"], "the newest batches survive");
+}
+
+/// `count` single-sample series `m{i="<start + k>"}`, packed as a scrape hands them over.
+fn packed(start: usize, count: usize) -> PackedSamples {
+    let mut packed = PackedSamples::new();
+    for i in start..start + count {
+        let series = one_series("m", i, 1);
+        packed.push(&series.labels, series.samples[0]);
+    }
+    packed
+}
+
+#[test]
+fn batcher_splits_packed_series_at_max_samples_and_keeps_push_order() {
+    let mut batcher = Batcher::new(10, usize::MAX);
+    let mut outcome = PushOutcome::default();
+    batcher.push(one_series("s", 0, 3), &mut outcome);
+    batcher.push_packed(packed(0, 12), &mut outcome);
+    assert!(outcome.sealed);
+    let first = batcher.take_sealed().unwrap();
+    assert_eq!(first.samples, 10);
+    assert!(batcher.seal());
+    let second = batcher.take_sealed().unwrap();
+    assert_eq!(second.samples, 5);
+    let names: Vec<String> = [first, second]
+        .iter()
+        .flat_map(|b| b.series())
+        .map(|s| {
+            format!("{}{}", s.labels.metric_name().unwrap_or_default(), s.labels.get("i").unwrap_or_default())
+        })
+        .collect();
+    let expected: Vec<String> =
+        std::iter::once("s0".to_string()).chain((0..12).map(|i| format!("m{i}"))).collect();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn packed_and_series_batches_encode_to_the_same_request() {
+    let external = Labels::from_pairs([("cluster", "c1"), ("i", "shadowed"), ("zone", "z")]);
+    let input = packed(0, 20);
+    let mut as_packed = Batcher::new(100, usize::MAX);
+    as_packed.push_packed(input.clone(), &mut PushOutcome::default());
+    as_packed.seal();
+    let mut as_series = Batcher::new(100, usize::MAX);
+    for series in input.into_series() {
+        as_series.push(series, &mut PushOutcome::default());
+    }
+    as_series.seal();
+    let (a, b) = (as_packed.take_sealed().unwrap(), as_series.take_sealed().unwrap());
+    assert!(matches!(a.parts.as_slice(), [BatchPart::Packed(_)]));
+    let mut encoder = crate::remote_write::Encoder::new();
+    let record_a = encode_record(&a, &mut encoder, &external);
+    let record_b = encode_record(&b, &mut encoder, &external);
+    assert_eq!(record_a, record_b);
+    let decoded = decode_request(&record_a[HEADER_LEN..], 1 << 20).unwrap();
+    assert_eq!(decoded.len(), 20);
+    assert_eq!(decoded[3].labels.get("cluster"), Some("c1"));
+    assert_eq!(decoded[3].labels.get("i"), Some("3"), "a series' own label wins over an external one");
 }
 
 #[test]
@@ -108,9 +166,9 @@ fn record_header_round_trips_and_rejects_garbage() {
     let record = encode_record(&batch, &mut crate::remote_write::Encoder::new(), &Labels::new());
     let header = decode_header(&record).unwrap();
     assert_eq!(header.samples, 3);
-    assert_eq!(header.max_timestamp_ms, batch.series[0].samples[2].timestamp_ms);
+    assert_eq!(header.max_timestamp_ms, batch.series()[0].samples[2].timestamp_ms);
     let decoded = decode_request(&record[HEADER_LEN..], 1 << 20).unwrap();
-    assert_eq!(decoded, batch.series);
+    assert_eq!(decoded, batch.series());
     assert_eq!(decode_header(&record[..5]), Err(RecordError::Truncated(5)));
     let mut wrong = record.clone();
     wrong[0] = 9;
@@ -396,6 +454,29 @@ async fn batches_respect_max_samples_per_send() {
     assert_eq!(sizes.iter().sum::<usize>(), 60);
     assert!(sizes.iter().filter(|&&n| n == 10).count() >= 5, "full batches are sent whole: {sizes:?}");
     assert!(requests.iter().all(|r| r.headers["x-tenant"] == "team-a"));
+}
+
+#[tokio::test]
+async fn packed_series_are_delivered_through_one_shard_and_through_several() {
+    for shards in [1, 3] {
+        let receiver = Receiver::start().await;
+        let mut cfg = config_for(&receiver.url(), Some("packed"), "");
+        cfg.queue_config.min_shards = shards;
+        cfg.queue_config.max_shards = shards;
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, metrics) = start_sink(&cfg, dir.path(), &buffer());
+        sink.send_packed(packed(0, 25));
+        sink.send_packed(packed(25, 25));
+        wait_until("all 50 samples delivered", || metrics.samples.get() == 50).await;
+        let mut indices = receiver.delivered_indices();
+        if shards == 1 {
+            assert_eq!(indices, (0..50).collect::<Vec<_>>(), "one shard keeps the order");
+        }
+        indices.sort_unstable();
+        assert_eq!(indices, (0..50).collect::<Vec<_>>(), "{shards} shards");
+        let requests = receiver.state.requests.lock().unwrap();
+        assert!(requests.iter().all(|r| r.series.len() <= 10), "max_samples_per_send holds");
+    }
 }
 
 #[tokio::test]

@@ -157,6 +157,15 @@ pub(crate) enum Admission<'a> {
     OutOfOrder,
 }
 
+/// What [`ScrapeCache::touch`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Touched {
+    /// Known and validated (not new to the cache).
+    pub cached: bool,
+    /// Already produced by this scrape.
+    pub present: bool,
+}
+
 /// The outcome of [`ScrapeCache::admit_built`]: like [`Admission`], the caller holding the
 /// labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,15 +312,20 @@ impl ScrapeCache {
         self.series.get(&hash).is_some_and(|s| s.present == self.iteration)
     }
 
-    /// Series whose labels are built every scrape: whether `hash` is cached (known and
-    /// validated, not new), marking it used by this scrape.
-    pub fn touch(&mut self, hash: u64) -> bool {
+    /// Series whose labels are built every scrape, in one lookup: whether `hash` is cached
+    /// (known and validated, not new), marking it used by this scrape, and whether this scrape
+    /// already produced it ([`ScrapeCache::is_present`]).
+    pub fn touch(&mut self, hash: u64) -> Touched {
+        let iteration = self.iteration;
         match self.series.get_mut(&hash) {
-            Some(state) if state.used != NONE => {
-                state.used = self.iteration;
-                true
+            Some(state) => {
+                let cached = state.used != NONE;
+                if cached {
+                    state.used = iteration;
+                }
+                Touched { cached, present: state.present == iteration }
             }
-            _ => false,
+            None => Touched { cached: false, present: false },
         }
     }
 
@@ -323,7 +337,14 @@ impl ScrapeCache {
     /// The timestamp guard on series `hash`, creating it when `create`. `None` when the series
     /// is unknown and not to be created; else whether the sample is accepted, a duplicate
     /// timestamp or out of order.
-    fn guard(&mut self, hash: u64, create: bool, ts: i64, scrape_ts: i64, track: bool) -> Option<Guarded> {
+    fn guard(
+        &mut self,
+        hash: u64,
+        create: bool,
+        ts: i64,
+        scrape_ts: i64,
+        track: bool,
+    ) -> Option<(Guarded, &mut SeriesState)> {
         let seen_s = self.seconds_since_epoch(scrape_ts);
         let iteration = self.iteration;
         let state = match self.series.entry(hash) {
@@ -343,7 +364,7 @@ impl ScrapeCache {
             }
         };
         if ts < state.last_ts {
-            return Some(Guarded::OutOfOrder);
+            return Some((Guarded::OutOfOrder, state));
         }
         state.last_seen_s = seen_s;
         let duplicate = ts == state.last_ts;
@@ -353,7 +374,7 @@ impl ScrapeCache {
             state.last_ts = ts;
             state.present = present;
         }
-        Some(if duplicate { Guarded::Duplicate } else { Guarded::Accepted })
+        Some((if duplicate { Guarded::Duplicate } else { Guarded::Accepted }, state))
     }
 
     /// Offers a sample with timestamp `ts` of the series `hash` to the timestamp guard (jobs
@@ -372,7 +393,7 @@ impl ScrapeCache {
         let new = built.is_some();
         // `lookup` only reports series it knows (with labels).
         let create = new;
-        let Some(guarded) = self.guard(hash, create, ts, scrape_ts, track) else {
+        let Some((guarded, _)) = self.guard(hash, create, ts, scrape_ts, track) else {
             return Admission::OutOfOrder;
         };
         if guarded == Guarded::OutOfOrder {
@@ -396,13 +417,10 @@ impl ScrapeCache {
     pub fn admit_built(&mut self, hash: u64, ts: i64, scrape_ts: i64, track: bool) -> BuiltAdmission {
         let iteration = self.iteration;
         match self.guard(hash, true, ts, scrape_ts, track) {
-            None | Some(Guarded::OutOfOrder) => BuiltAdmission::OutOfOrder,
-            Some(guarded) => {
-                let mut new = false;
-                if let Some(state) = self.series.get_mut(&hash) {
-                    new = state.used == NONE;
-                    state.used = iteration;
-                }
+            None | Some((Guarded::OutOfOrder, _)) => BuiltAdmission::OutOfOrder,
+            Some((guarded, state)) => {
+                let new = state.used == NONE;
+                state.used = iteration;
                 if guarded == Guarded::Duplicate {
                     BuiltAdmission::DuplicateTimestamp
                 } else {

@@ -55,7 +55,7 @@ use crate::http_client::{self, HttpClientError};
 use crate::relabel::{NameValidation, is_legacy_label_name};
 use crate::sinks::MetricsFanout;
 use harrier_telemetry::exposition::{Format, ParseError, Parser};
-use harrier_telemetry::model::{self, Labels, METRIC_NAME, Sample, Series};
+use harrier_telemetry::model::{self, Labels, METRIC_NAME, PackedSamples, Sample};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -268,14 +268,7 @@ fn target_fields(labels: &Labels) -> Vec<TargetField> {
 /// cases that need more than a merge: a sample label named like a target label (honor_labels
 /// or `exported_` renaming), an empty value, or one name twice.
 fn build_fast(pairs: &mut [(&str, Cow<'_, str>)], target: &[TargetField], out: &mut Vec<u8>) -> bool {
-    // Insertion sort: exporters mostly write labels sorted already.
-    for i in 1..pairs.len() {
-        let mut j = i;
-        while j > 0 && pairs[j - 1].0 > pairs[j].0 {
-            pairs.swap(j - 1, j);
-            j -= 1;
-        }
-    }
+    sort_pairs(pairs);
     out.clear();
     let mut target = target.iter().peekable();
     let mut previous: Option<&str> = None;
@@ -298,6 +291,21 @@ fn build_fast(pairs: &mut [(&str, Cow<'_, str>)], target: &[TargetField], out: &
         out.extend_from_slice(&t.encoded);
     }
     true
+}
+
+/// Sorts label pairs by name (an insertion sort: exporters mostly write labels sorted, or
+/// with one label, a histogram's `le`, last). Returns whether they were sorted already.
+fn sort_pairs(pairs: &mut [(&str, Cow<'_, str>)]) -> bool {
+    let mut sorted = true;
+    for i in 1..pairs.len() {
+        let mut j = i;
+        while j > 0 && pairs[j - 1].0 > pairs[j].0 {
+            pairs.swap(j - 1, j);
+            sorted = false;
+            j -= 1;
+        }
+    }
+    sorted
 }
 
 /// [`build_fast`] in one pass over the parser's labels, for the common case where they come
@@ -472,6 +480,8 @@ pub(crate) struct ScrapeLoop {
     target_fields: Vec<TargetField>,
     /// Capacity hint for the next body.
     last_body_size: usize,
+    /// Capacity hint for the label bytes of the next scrape's batch.
+    last_batch_label_bytes: usize,
 }
 
 impl ScrapeLoop {
@@ -504,6 +514,7 @@ impl ScrapeLoop {
             report_labels,
             reported: 0,
             last_body_size: 0,
+            last_batch_label_bytes: 0,
         }
     }
 
@@ -562,7 +573,11 @@ impl ScrapeLoop {
             Err(_) => 0,
         };
 
-        let mut batch = Vec::with_capacity(self.cache.series_count() + self.report_labels.len());
+        // Room for as many series and label bytes as the last scrape produced.
+        let mut batch = PackedSamples::with_capacity(
+            self.cache.series_count() + self.report_labels.len(),
+            self.last_batch_label_bytes,
+        );
         let mut counts = ScrapeCounts::default();
         let mut scraped = None;
         let result = fetched.and_then(|(body, content_type)| {
@@ -584,10 +599,7 @@ impl ScrapeLoop {
         let duration = started.elapsed();
         let delivered = batch.len() as u64;
         for labels in stale {
-            batch.push(Series::new(
-                labels,
-                vec![Sample { timestamp_ms: timestamp, value: model::stale_nan() }],
-            ));
+            batch.push(&labels, Sample { timestamp_ms: timestamp, value: model::stale_nan() });
         }
         let mut report = vec![
             if result.is_ok() { 1.0 } else { 0.0 },
@@ -606,20 +618,18 @@ impl ScrapeLoop {
         // Report series the previous scrape sent but this one does not (extra metrics
         // switched off by a reload) go stale.
         for labels in self.report_labels.iter().take(self.reported).skip(report.len()) {
-            batch.push(Series::new(
-                labels.clone(),
-                vec![Sample { timestamp_ms: timestamp, value: model::stale_nan() }],
-            ));
+            batch.push(labels, Sample { timestamp_ms: timestamp, value: model::stale_nan() });
         }
         for (labels, value) in self.report_labels.iter().zip(&report) {
-            batch.push(Series::new(labels.clone(), vec![Sample { timestamp_ms: timestamp, value: *value }]));
+            batch.push(labels, Sample { timestamp_ms: timestamp, value: *value });
         }
         self.reported = report.len();
         let failure = result.err();
         if let Some(error) = &failure {
             tracing::warn!(job = %settings.job_name, target = %self.target.url, error = %error, "scrape failed");
         }
-        self.fanout.send_owned(batch);
+        self.last_batch_label_bytes = batch.label_bytes();
+        self.fanout.send_packed(batch);
         // The body of a successful scrape stays (compressed) for the staleness markers of
         // series that later scrapes lack, unless the kept one already holds all its series;
         // jobs with metric relabeling keep labels instead.
@@ -785,7 +795,7 @@ impl ScrapeLoop {
         format: Format,
         timestamp: i64,
         settings: &JobSettings,
-        batch: &mut Vec<Series>,
+        batch: &mut PackedSamples,
         counts: &mut ScrapeCounts,
     ) -> Result<(), ScrapeFailure> {
         let mut parser = Parser::new(body, format);
@@ -848,8 +858,7 @@ impl ScrapeLoop {
                     if new {
                         counts.series_added += 1;
                     }
-                    let sample = Sample { timestamp_ms: sample_ts, value: parser.value() };
-                    batch.push(Series::new(labels.clone(), vec![sample]));
+                    batch.push(labels, Sample { timestamp_ms: sample_ts, value: parser.value() });
                 }
                 Admission::DuplicateTimestamp => counts.duplicate_timestamp += 1,
                 Admission::OutOfOrder => counts.out_of_order += 1,
@@ -868,40 +877,47 @@ impl ScrapeLoop {
         parser: &mut Parser<'_>,
         timestamp: i64,
         settings: &JobSettings,
-        batch: &mut Vec<Series>,
+        batch: &mut PackedSamples,
         counts: &mut ScrapeCounts,
     ) -> Result<(), ScrapeFailure> {
         let mut sample_limit_exceeded = false;
         let track_explicit = settings.track_timestamps_staleness;
         let mut spare: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(16);
         let mut encoded: Vec<u8> = Vec::with_capacity(256);
+        // Whether the last sample's labels came unsorted: the next one (most likely the same
+        // family: a histogram's buckets, with `le` last) skips the one-pass attempt, which
+        // would fail half-way.
+        let mut last_unsorted = false;
         while parser.advance().map_err(ScrapeFailure::Parse)? {
             counts.total += 1;
             let explicit = if settings.honor_timestamps { parser.timestamp_ms() } else { None };
-            let built =
-                if build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded) {
-                    Ok(None)
-                } else {
-                    let mut pairs = recycle(std::mem::take(&mut spare));
-                    pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
-                    pairs.extend(parser.labels());
-                    let built = final_labels(
-                        &mut pairs,
-                        &self.target.public_labels,
-                        &self.target_fields,
-                        settings,
-                        &mut encoded,
-                    );
-                    spare = recycle(pairs);
-                    built
-                };
+            let built = if !last_unsorted
+                && build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded)
+            {
+                Ok(None)
+            } else {
+                let mut pairs = recycle(std::mem::take(&mut spare));
+                pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
+                pairs.extend(parser.labels());
+                last_unsorted = !sort_pairs(&mut pairs);
+                let built = final_labels(
+                    &mut pairs,
+                    &self.target.public_labels,
+                    &self.target_fields,
+                    settings,
+                    &mut encoded,
+                );
+                spare = recycle(pairs);
+                built
+            };
             let (hash, mut labels) = match built {
                 Ok(None) => (self.cache.hash_encoded(&encoded), None),
                 Ok(Some(labels)) => (self.cache.hash_labels(&labels), Some(labels)),
                 // Not without metric relabeling, but an empty label set is dropped too.
                 Err(()) => continue,
             };
-            if !self.cache.touch(hash) {
+            let touched = self.cache.touch(hash);
+            if !touched.cached {
                 // New to the cache: check the labels once.
                 let labels = labels.get_or_insert_with(|| Labels::from_encoded(&encoded));
                 if labels.metric_name().is_none() {
@@ -915,7 +931,7 @@ impl ScrapeLoop {
             // Prometheus counts every sample left after relabeling, duplicates included.
             counts.added += 1;
             // Two lines for one series at the scrape's timestamp: keep the first.
-            if explicit.is_none() && self.cache.is_present(hash) {
+            if explicit.is_none() && touched.present {
                 counts.duplicate_timestamp += 1;
                 continue;
             }
@@ -935,9 +951,11 @@ impl ScrapeLoop {
                     if new {
                         counts.series_added += 1;
                     }
-                    let labels = labels.unwrap_or_else(|| Labels::from_encoded(&encoded));
                     let sample = Sample { timestamp_ms: sample_ts, value: parser.value() };
-                    batch.push(Series::new(labels, vec![sample]));
+                    match &labels {
+                        Some(labels) => batch.push(labels, sample),
+                        None => batch.push_encoded(&encoded, sample),
+                    }
                 }
                 BuiltAdmission::DuplicateTimestamp => counts.duplicate_timestamp += 1,
                 BuiltAdmission::OutOfOrder => counts.out_of_order += 1,
@@ -955,11 +973,11 @@ impl ScrapeLoop {
         let stale = Sample { timestamp_ms: timestamp, value: model::stale_nan() };
         let mut labels = self.cache.finish_failure(timestamp);
         self.recover_stale_labels(&mut labels);
-        let mut batch: Vec<Series> = labels.into_iter().map(|l| Series::new(l, vec![stale])).collect();
-        batch.extend(
-            self.report_labels.iter().take(self.reported).map(|l| Series::new(l.clone(), vec![stale])),
-        );
-        self.fanout.send_owned(batch);
+        let mut batch = PackedSamples::new();
+        for labels in labels.iter().chain(self.report_labels.iter().take(self.reported)) {
+            batch.push(labels, stale);
+        }
+        self.fanout.send_packed(batch);
     }
 }
 

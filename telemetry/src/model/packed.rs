@@ -1,0 +1,201 @@
+//! [`PackedSamples`]: many series with one sample each, their label sets packed end to end in
+//! one buffer. It is what a scrape produces: one allocation for the labels and one for the
+//! samples of a whole scrape, instead of a label buffer and a sample vector per series.
+//!
+//! Each entry's labels are in the packed encoding of [`Labels`] (the `labels` field of a
+//! remote_write `TimeSeries`), so the remote_write encoder copies them straight into a request
+//! ([`crate::remote_write::encode_packed_into`]); sinks that want [`Series`] convert with
+//! [`PackedSamples::into_series`].
+
+use super::{Labels, LabelsIter, Sample, Series};
+
+/// One series' sample and where its labels end in the shared buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Entry {
+    labels_end: usize,
+    sample: Sample,
+}
+
+/// Single-sample series with their labels packed in one buffer (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackedSamples {
+    labels: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+/// Fixed bytes per entry in [`PackedSamples::byte_size`].
+const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+
+impl PackedSamples {
+    pub fn new() -> Self {
+        PackedSamples::default()
+    }
+
+    /// Room for `series` entries and `label_bytes` bytes of packed labels.
+    pub fn with_capacity(series: usize, label_bytes: usize) -> Self {
+        PackedSamples { labels: Vec::with_capacity(label_bytes), entries: Vec::with_capacity(series) }
+    }
+
+    /// Adds a series given by its packed label encoding, as built with
+    /// [`Labels::encode_label_into`]: sorted by name, names unique, values non-empty (checked
+    /// in debug builds, as [`Labels::from_encoded`] does).
+    pub fn push_encoded(&mut self, encoded: &[u8], sample: Sample) {
+        debug_assert!(Labels::is_well_formed(encoded), "encoded labels not well formed, sorted and unique");
+        self.labels.extend_from_slice(encoded);
+        self.entries.push(Entry { labels_end: self.labels.len(), sample });
+    }
+
+    /// Adds a series.
+    pub fn push(&mut self, labels: &Labels, sample: Sample) {
+        self.labels.extend_from_slice(labels.encoded());
+        self.entries.push(Entry { labels_end: self.labels.len(), sample });
+    }
+
+    /// Removes every series, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.labels.clear();
+        self.entries.clear();
+    }
+
+    /// Number of series (and samples).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of packed labels.
+    pub fn label_bytes(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Heap bytes in use (labels and entries), for memory accounting.
+    pub fn byte_size(&self) -> usize {
+        self.labels.len() + self.entries.len() * ENTRY_BYTES
+    }
+
+    /// The newest sample timestamp, `None` when empty.
+    pub fn max_timestamp_ms(&self) -> Option<i64> {
+        self.entries.iter().map(|e| e.sample.timestamp_ms).max()
+    }
+
+    /// Each series' packed labels and sample, in the order they were added.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], Sample)> + '_ {
+        let mut start = 0;
+        self.entries.iter().map(move |e| {
+            let labels = &self.labels[start..e.labels_end];
+            start = e.labels_end;
+            (labels, e.sample)
+        })
+    }
+
+    /// Each series' labels, decoded, and sample.
+    pub fn iter_labels(&self) -> impl ExactSizeIterator<Item = (LabelsIter<'_>, Sample)> + '_ {
+        self.iter().map(|(raw, sample)| (LabelsIter::over(raw), sample))
+    }
+
+    /// Whether some series has no labels at all (not a series Prometheus would accept).
+    pub fn has_empty_label_set(&self) -> bool {
+        let mut start = 0;
+        self.entries.iter().any(|e| {
+            let empty = e.labels_end == start;
+            start = e.labels_end;
+            empty
+        })
+    }
+
+    /// Splits off the series from index `at` on (`at` clamped to the length).
+    pub fn split_off(&mut self, at: usize) -> PackedSamples {
+        let at = at.min(self.entries.len());
+        let label_start = if at == 0 { 0 } else { self.entries[at - 1].labels_end };
+        let labels = self.labels.split_off(label_start);
+        let entries = self
+            .entries
+            .split_off(at)
+            .into_iter()
+            .map(|e| Entry { labels_end: e.labels_end - label_start, sample: e.sample })
+            .collect();
+        PackedSamples { labels, entries }
+    }
+
+    /// Appends `other`'s series after this one's.
+    pub fn append(&mut self, other: &PackedSamples) {
+        let offset = self.labels.len();
+        self.labels.extend_from_slice(&other.labels);
+        self.entries.extend(
+            other.entries.iter().map(|e| Entry { labels_end: e.labels_end + offset, sample: e.sample }),
+        );
+    }
+
+    /// The same series as [`Series`] values (one label-set allocation per series).
+    pub fn to_series(&self) -> Vec<Series> {
+        self.iter().map(|(raw, sample)| Series::new(Labels::from_encoded(raw), vec![sample])).collect()
+    }
+
+    /// [`PackedSamples::to_series`], consuming the batch.
+    pub fn into_series(self) -> Vec<Series> {
+        self.to_series()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    fn sample(ts: i64, value: f64) -> Sample {
+        Sample { timestamp_ms: ts, value }
+    }
+
+    #[test]
+    fn series_come_back_in_order_with_their_labels_and_samples() {
+        let a = labels(&[("__name__", "up"), ("job", "node")]);
+        let b = labels(&[("__name__", "x"), ("instance", "h:1"), ("le", "+Inf")]);
+        let mut packed = PackedSamples::new();
+        packed.push(&a, sample(1, 1.0));
+        packed.push_encoded(b.encoded(), sample(2, 2.5));
+        packed.push(&a, sample(3, 0.0));
+        assert_eq!(packed.len(), 3);
+        assert_eq!(packed.max_timestamp_ms(), Some(3));
+        assert_eq!(
+            packed.to_series(),
+            vec![
+                Series::new(a.clone(), vec![sample(1, 1.0)]),
+                Series::new(b.clone(), vec![sample(2, 2.5)]),
+                Series::new(a.clone(), vec![sample(3, 0.0)]),
+            ]
+        );
+        let names: Vec<Vec<&str>> = packed.iter_labels().map(|(l, _)| l.map(|l| l.name).collect()).collect();
+        assert_eq!(
+            names,
+            vec![vec!["__name__", "job"], vec!["__name__", "instance", "le"], vec!["__name__", "job"]]
+        );
+        assert!(!packed.has_empty_label_set());
+        packed.push(&Labels::new(), sample(4, 4.0));
+        assert!(packed.has_empty_label_set());
+    }
+
+    #[test]
+    fn split_off_and_append_are_inverse_at_every_index() {
+        let mut whole = PackedSamples::new();
+        for i in 0..7 {
+            let value = "v".repeat(i + 1);
+            whole.push(&labels(&[("__name__", "m"), ("i", &value)]), sample(i as i64, i as f64));
+        }
+        for at in 0..=8 {
+            let mut head = whole.clone();
+            let tail = head.split_off(at);
+            assert_eq!(head.len(), at.min(7));
+            assert_eq!(head.to_series(), whole.to_series()[..at.min(7)].to_vec());
+            assert_eq!(tail.to_series(), whole.to_series()[at.min(7)..].to_vec());
+            assert_eq!(head.byte_size() + tail.byte_size(), whole.byte_size());
+            head.append(&tail);
+            assert_eq!(head, whole, "split at {at}");
+        }
+    }
+}
