@@ -1,10 +1,11 @@
 //! remote_write encoding and decoding of a 2000-sample request (one sample per series, 6-8
-//! labels each, as a queue shard sends them). Reports series/s and MB/s of protobuf.
+//! labels each, as a queue shard sends them), from `Series` values and from a scrape's packed
+//! samples. Reports series/s and MB/s of protobuf.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use harrier_telemetry::model::{Labels, Sample, Series};
+use harrier_telemetry::model::{Labels, PackedSamples, Sample, Series};
 use harrier_telemetry::remote_write::{
     Encoder, decode_request, encode_write_request_proto, write_request_from_series,
 };
@@ -47,6 +48,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             harrier_telemetry::remote_write::encode_write_request_proto_into(black_box(&series), &mut out);
+            out.len()
+        })
+    });
+    // The same series as a scrape hands them over: labels packed in one buffer.
+    let mut packed = PackedSamples::new();
+    for one in &series {
+        packed.push(&one.labels, one.samples[0]);
+    }
+    let no_external = Labels::new();
+    per_series.bench_function("encode_proto/packed", |b| {
+        let mut out = Vec::new();
+        b.iter(|| {
+            out.clear();
+            harrier_telemetry::remote_write::encode_packed_into(black_box(&packed), &no_external, &mut out);
             out.len()
         })
     });
