@@ -133,7 +133,17 @@ fn string_field_len(s: &str) -> usize {
 }
 
 /// Appends one label as a remote_write `Label` field (empty strings omitted, as proto3 does).
+#[inline]
 fn put_label(out: &mut Vec<u8>, name: &str, value: &str) {
+    let (n, v) = (name.len(), value.len());
+    // The common case, every length in one varint byte: four copies, no varint loops.
+    if n > 0 && v > 0 && 4 + n + v < 0x80 {
+        out.extend_from_slice(&[LABEL_FIELD_KEY, (4 + n + v) as u8, NAME_FIELD_KEY, n as u8]);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&[VALUE_FIELD_KEY, v as u8]);
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
     out.push(LABEL_FIELD_KEY);
     put_varint(out, string_field_len(name) + string_field_len(value));
     for (key, s) in [(NAME_FIELD_KEY, name), (VALUE_FIELD_KEY, value)] {

@@ -278,7 +278,7 @@ fn build_fast(pairs: &mut [(&str, Cow<'_, str>)], target: &[TargetField], out: &
         }
         previous = Some(name);
         while let Some(t) = target.peek() {
-            match (*t.name).cmp(name) {
+            match cmp_names(&t.name, name) {
                 std::cmp::Ordering::Less => out.extend_from_slice(&t.encoded),
                 std::cmp::Ordering::Equal => return false,
                 std::cmp::Ordering::Greater => break,
@@ -299,13 +299,23 @@ fn sort_pairs(pairs: &mut [(&str, Cow<'_, str>)]) -> bool {
     let mut sorted = true;
     for i in 1..pairs.len() {
         let mut j = i;
-        while j > 0 && pairs[j - 1].0 > pairs[j].0 {
+        while j > 0 && cmp_names(pairs[j - 1].0, pairs[j].0).is_gt() {
             pairs.swap(j - 1, j);
             sorted = false;
             j -= 1;
         }
     }
     sorted
+}
+
+/// Orders two label names as `str`'s `Ord` does, deciding on the first byte inline when it
+/// differs (most label names do), instead of a call to `memcmp`.
+#[inline]
+fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
 }
 
 /// [`build_fast`] in one pass over the parser's labels, for the common case where they come
@@ -329,7 +339,7 @@ fn build_streamed<'x>(
                 return false;
             }
             while let Some(t) = self.target.get(self.next) {
-                match (*t.name).cmp(name) {
+                match cmp_names(&t.name, name) {
                     std::cmp::Ordering::Less => self.out.extend_from_slice(&t.encoded),
                     std::cmp::Ordering::Equal => return false,
                     std::cmp::Ordering::Greater => break,
@@ -345,10 +355,10 @@ fn build_streamed<'x>(
     let mut name_pending = true;
     let mut last: Option<&'x str> = None;
     for (name, value) in labels {
-        if last.is_some_and(|l| l >= name) {
+        if last.is_some_and(|l| cmp_names(l, name).is_ge()) {
             return false;
         }
-        if name_pending && METRIC_NAME <= name {
+        if name_pending && cmp_names(METRIC_NAME, name).is_le() {
             if METRIC_NAME == name || !merge.emit(METRIC_NAME, metric) {
                 return false;
             }
