@@ -408,6 +408,13 @@ impl RemoteWriteSink {
         }
     }
 
+    /// The shard hash of a packed label set (no write_relabel_configs): equal to
+    /// [`RemoteWriteSink::sent_labels_hash`] of the same labels, so a series keeps its shard
+    /// whichever way it comes.
+    fn packed_labels_hash(&self, raw: &[u8]) -> u64 {
+        shard_hash(LabelsIter::over(raw).merged(self.external.iter()))
+    }
+
     /// The labels a series is sent with (external labels still to be added by the writer when
     /// there are no rules); `None` when write_relabel_configs drop it.
     fn prepare(&self, series: &Series) -> Option<Labels> {
@@ -463,7 +470,7 @@ impl RemoteWriteSink {
         }
         let mut per_shard: Vec<PackedSamples> = vec![PackedSamples::new(); shard_count];
         for (raw, sample) in packed.iter() {
-            let hash = shard_hash(LabelsIter::over(raw).merged(self.external.iter()));
+            let hash = self.packed_labels_hash(raw);
             per_shard[(hash % shard_count as u64) as usize].push_encoded(raw, sample);
         }
         for (index, part) in per_shard.into_iter().enumerate() {

@@ -71,9 +71,9 @@ impl PackedSamples {
         self.labels.len()
     }
 
-    /// Heap bytes in use (labels and entries), for memory accounting.
+    /// Heap bytes held (labels and entries, spare capacity included), for memory accounting.
     pub fn byte_size(&self) -> usize {
-        self.labels.len() + self.entries.len() * ENTRY_BYTES
+        self.labels.capacity() + self.entries.capacity() * ENTRY_BYTES
     }
 
     /// The newest sample timestamp, `None` when empty.
@@ -106,7 +106,37 @@ impl PackedSamples {
         })
     }
 
-    /// Splits off the series from index `at` on (`at` clamped to the length).
+    /// The series cut into consecutive pieces: the first of up to `first` series, the others
+    /// of up to `rest` (each at least 1). Every piece gets an exactly-sized copy of its part,
+    /// so a large scrape split for `max_samples_per_send` is copied once, and no piece keeps
+    /// the whole batch's allocation alive. A batch that fits in `first` comes back as it is.
+    pub fn into_pieces(self, first: usize, rest: usize) -> Vec<PackedSamples> {
+        let (first, rest) = (first.max(1), rest.max(1));
+        if self.entries.len() <= first {
+            return vec![self];
+        }
+        let mut pieces = Vec::with_capacity(1 + (self.entries.len() - first).div_ceil(rest));
+        let mut start = 0;
+        let mut label_start = 0;
+        while start < self.entries.len() {
+            let size = if start == 0 { first } else { rest };
+            let end = (start + size).min(self.entries.len());
+            let label_end = self.entries[end - 1].labels_end;
+            pieces.push(PackedSamples {
+                labels: self.labels[label_start..label_end].to_vec(),
+                entries: self.entries[start..end]
+                    .iter()
+                    .map(|e| Entry { labels_end: e.labels_end - label_start, sample: e.sample })
+                    .collect(),
+            });
+            start = end;
+            label_start = label_end;
+        }
+        pieces
+    }
+
+    /// Splits off the series from index `at` on (`at` clamped to the length). The first part
+    /// keeps the whole allocation: see [`PackedSamples::into_pieces`] for cutting a batch up.
     pub fn split_off(&mut self, at: usize) -> PackedSamples {
         let at = at.min(self.entries.len());
         let label_start = if at == 0 { 0 } else { self.entries[at - 1].labels_end };
@@ -181,6 +211,34 @@ mod tests {
     }
 
     #[test]
+    fn pieces_hold_exactly_their_part_and_put_together_give_the_whole() {
+        let mut whole = PackedSamples::with_capacity(4096, 1 << 20);
+        for i in 0..1000 {
+            let value = "v".repeat(i % 13 + 1);
+            whole.push(
+                &labels(&[("__name__", "m"), ("i", &i.to_string()), ("x", &value)]),
+                sample(i as i64, 1.0),
+            );
+        }
+        let series = whole.to_series();
+        let whole_bytes = whole.byte_size();
+        let pieces = whole.clone().into_pieces(150, 400);
+        let sizes: Vec<usize> = pieces.iter().map(PackedSamples::len).collect();
+        assert_eq!(sizes, [150, 400, 400, 50]);
+        let mut joined = PackedSamples::new();
+        for piece in &pieces {
+            assert_eq!(piece.labels.capacity(), piece.labels.len(), "an exactly-sized copy");
+            assert_eq!(piece.entries.capacity(), piece.entries.len());
+            joined.append(piece);
+        }
+        assert_eq!(joined.to_series(), series);
+        assert!(pieces.iter().map(PackedSamples::byte_size).sum::<usize>() < whole_bytes / 2);
+        let fits = whole.into_pieces(1000, 1);
+        assert_eq!(fits.len(), 1, "a batch that fits is not copied");
+        assert_eq!(fits[0].byte_size(), whole_bytes);
+    }
+
+    #[test]
     fn split_off_and_append_are_inverse_at_every_index() {
         let mut whole = PackedSamples::new();
         for i in 0..7 {
@@ -193,7 +251,6 @@ mod tests {
             assert_eq!(head.len(), at.min(7));
             assert_eq!(head.to_series(), whole.to_series()[..at.min(7)].to_vec());
             assert_eq!(tail.to_series(), whole.to_series()[at.min(7)..].to_vec());
-            assert_eq!(head.byte_size() + tail.byte_size(), whole.byte_size());
             head.append(&tail);
             assert_eq!(head, whole, "split at {at}");
         }

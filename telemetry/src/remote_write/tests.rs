@@ -46,6 +46,35 @@ fn hand_encoder_matches_prost_bytes() {
 }
 
 #[test]
+fn label_lengths_around_the_one_byte_varint_boundary_match_prost() {
+    // A label field's length is 4 + name + value while every length fits in one byte; the
+    // packed encoding takes a shortcut below 128 and the general path from there on.
+    let mut series = Vec::new();
+    for name_len in [1, 2, 60, 61, 62, 63, 64, 123, 124, 127, 128, 129, 300] {
+        for total in [120, 121, 122, 123, 124, 125, 126, 127, 128, 140, 260] {
+            let Some(value_len) = usize::checked_sub(total, 4 + name_len).filter(|&v| v > 0) else {
+                continue;
+            };
+            let name = "n".repeat(name_len);
+            let value = "v".repeat(value_len);
+            series.push(Series::new(
+                Labels::from_pairs([("__name__", "m"), (name.as_str(), value.as_str())]),
+                vec![Sample { timestamp_ms: 1, value: 1.0 }],
+            ));
+        }
+    }
+    assert!(series.len() > 40);
+    assert_eq!(encode_write_request_proto(&series), write_request_from_series(&series).encode_to_vec());
+    let mut packed = PackedSamples::new();
+    for s in &series {
+        packed.push(&s.labels, s.samples[0]);
+    }
+    let mut out = Vec::new();
+    encode_packed_into(&packed, &Labels::new(), &mut out);
+    assert_eq!(out, write_request_from_series(&series).encode_to_vec());
+}
+
+#[test]
 fn round_trip_through_snappy() {
     let series = sample_series();
     let body = encode_request(&series);

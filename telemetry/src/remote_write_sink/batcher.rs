@@ -189,16 +189,17 @@ impl Batcher {
 
     /// Adds single-sample series packed together, split across batches so none exceeds
     /// `max_samples`.
-    pub fn push_packed(&mut self, mut packed: PackedSamples, outcome: &mut PushOutcome) {
-        while !packed.is_empty() {
-            let room = self.max_samples - self.open.samples;
-            let rest = if packed.len() > room { packed.split_off(room) } else { PackedSamples::new() };
-            self.open.push_packed(packed);
+    pub fn push_packed(&mut self, packed: PackedSamples, outcome: &mut PushOutcome) {
+        if packed.is_empty() {
+            return;
+        }
+        let room = self.max_samples - self.open.samples;
+        for piece in packed.into_pieces(room, self.max_samples) {
+            self.open.push_packed(piece);
             if self.open.samples >= self.max_samples {
                 self.seal();
                 outcome.sealed = true;
             }
-            packed = rest;
         }
         self.enforce_bound(outcome);
     }

@@ -480,6 +480,68 @@ async fn packed_series_are_delivered_through_one_shard_and_through_several() {
 }
 
 #[tokio::test]
+async fn a_series_gets_one_shard_whether_it_comes_packed_or_as_a_series() {
+    let receiver = Receiver::start().await;
+    let mut cfg = config_for(&receiver.url(), Some("shards"), "");
+    cfg.queue_config.min_shards = 4;
+    cfg.queue_config.max_shards = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let external =
+        BTreeMap::from([("cluster".to_string(), "eu".to_string()), ("i".to_string(), "x".to_string())]);
+    let sink = RemoteWriteSink::start(&cfg, &external, &buffer(), dir.path(), RemoteWriteMetrics::default())
+        .unwrap();
+    let mut shards_used = std::collections::HashSet::new();
+    for series in packed(0, 200).into_series() {
+        let prepared = sink.prepare(&series).unwrap();
+        let as_series = sink.sent_labels_hash(&prepared);
+        assert_eq!(sink.packed_labels_hash(series.labels.encoded()), as_series, "{}", series.labels);
+        shards_used.insert(as_series % 4);
+    }
+    assert_eq!(shards_used.len(), 4, "the hash spreads series over the shards");
+    sink.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn packed_series_go_through_write_relabel_configs() {
+    let receiver = Receiver::start().await;
+    let relabel = "write_relabel_configs:\n  - source_labels: [i]\n    regex: '1.'\n    action: drop\n";
+    let cfg = config_for(&receiver.url(), Some("relabel"), relabel);
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, metrics) = start_sink(&cfg, dir.path(), &buffer());
+    sink.send_packed(packed(0, 30));
+    wait_until("20 samples delivered", || metrics.samples.get() == 20).await;
+    let mut indices = receiver.delivered_indices();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..10).chain(20..30).collect::<Vec<_>>(), "i=10..19 dropped by the rule");
+    assert_eq!(metrics.samples_dropped(SampleDropReason::Relabel).get(), 10);
+}
+
+#[test]
+fn a_large_packed_scrape_is_cut_into_exactly_sized_batches() {
+    let mut batcher = Batcher::new(10, usize::MAX);
+    let mut outcome = PushOutcome::default();
+    batcher.push_packed(packed(0, 7), &mut outcome);
+    batcher.push_packed(packed(7, 95), &mut outcome);
+    assert!(batcher.seal());
+    let batches: Vec<_> = std::iter::from_fn(|| batcher.take_sealed()).collect();
+    let sizes: Vec<usize> = batches.iter().map(|b| b.samples).collect();
+    assert_eq!(sizes, [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 2]);
+    let indices: Vec<String> = batches
+        .iter()
+        .flat_map(|b| b.series())
+        .map(|s| s.labels.get("i").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(indices, (0..102).map(|i| i.to_string()).collect::<Vec<_>>());
+    // Each batch accounts for what it holds: pieces are copies, not views of the whole scrape.
+    let one_piece = batches[2].bytes;
+    assert!(
+        batches[3..10].iter().all(|b| b.bytes <= one_piece * 2),
+        "{:?}",
+        batches.iter().map(|b| b.bytes).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
 async fn server_error_is_retried_without_loss_in_order() {
     let receiver = Receiver::start().await;
     receiver.script(&[Scripted { status: 500, retry_after: None, body: "boom" }]);

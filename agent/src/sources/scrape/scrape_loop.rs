@@ -294,14 +294,16 @@ fn build_fast(pairs: &mut [(&str, Cow<'_, str>)], target: &[TargetField], out: &
 }
 
 /// Sorts label pairs by name (an insertion sort: exporters mostly write labels sorted, or
-/// with one label, a histogram's `le`, last). Returns whether they were sorted already.
+/// with one label, a histogram's `le`, last). Returns whether the pairs after the first (the
+/// metric name, which [`build_streamed`] places itself) were sorted already.
 fn sort_pairs(pairs: &mut [(&str, Cow<'_, str>)]) -> bool {
     let mut sorted = true;
     for i in 1..pairs.len() {
         let mut j = i;
         while j > 0 && cmp_names(pairs[j - 1].0, pairs[j].0).is_gt() {
             pairs.swap(j - 1, j);
-            sorted = false;
+            // A label that sorts before `__name__` (an upper-case name) is not disorder.
+            sorted &= j - 1 == 0;
             j -= 1;
         }
     }
@@ -600,7 +602,8 @@ impl ScrapeLoop {
         let mut stale = match &result {
             Ok(()) => self.cache.finish_success(timestamp),
             Err(_) => {
-                batch.clear();
+                // Only report series and staleness markers follow: no need for the room.
+                batch = PackedSamples::new();
                 self.cache.finish_failure(timestamp)
             }
         };
@@ -1007,6 +1010,28 @@ mod tests {
 
     /// Every sample's labels through the one-pass builder, then the sorting one, then the
     /// general path: the first that applies must give what the general path gives.
+    #[test]
+    fn label_name_order_is_str_order() {
+        let names = ["", "a", "ab", "b", "B", "_", "__name__", "le", "lé", "ü", "Ü", "z\u{10348}", "\u{7f}"];
+        for a in names {
+            for b in names {
+                assert_eq!(cmp_names(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn pairs_count_as_sorted_unless_labels_after_the_name_are_out_of_order() {
+        let mut upper_first =
+            vec![("__name__", Cow::Borrowed("m")), ("Zed", Cow::Borrowed("1")), ("a", Cow::Borrowed("2"))];
+        assert!(sort_pairs(&mut upper_first), "a label before __name__ is no disorder");
+        assert_eq!(upper_first.iter().map(|p| p.0).collect::<Vec<_>>(), ["Zed", "__name__", "a"]);
+        let mut bucket =
+            vec![("__name__", Cow::Borrowed("h")), ("path", Cow::Borrowed("/")), ("le", Cow::Borrowed("1"))];
+        assert!(!sort_pairs(&mut bucket));
+        assert_eq!(bucket.iter().map(|p| p.0).collect::<Vec<_>>(), ["__name__", "le", "path"]);
+    }
+
     #[test]
     fn fast_label_builders_agree_with_the_general_path() {
         let body = concat!(
