@@ -406,6 +406,55 @@ fn final_labels(
     sample_labels(pairs.iter().map(|(n, v)| (*n, v.as_ref())), target, settings).map(Some).ok_or(())
 }
 
+/// Builds each sample's final labels in buffers kept between samples: [`build_streamed`]
+/// when it applies, else [`final_labels`].
+struct SampleLabels {
+    /// The pairs vector of [`final_labels`], empty between samples.
+    spare: Vec<(&'static str, Cow<'static, str>)>,
+    /// The packed labels of the last sample built in one pass (`Ok(None)` from `build`).
+    encoded: Vec<u8>,
+    /// Whether the last sample's labels came unsorted: the next one (most likely the same
+    /// family: a histogram's buckets, with `le` last) skips the one-pass attempt, which would
+    /// fail half-way.
+    last_unsorted: bool,
+}
+
+impl SampleLabels {
+    fn new() -> Self {
+        SampleLabels { spare: Vec::with_capacity(16), encoded: Vec::with_capacity(256), last_unsorted: false }
+    }
+
+    /// The current sample's final labels: packed into [`SampleLabels::encoded`] (`Ok(None)`),
+    /// or built (`Ok(Some)`); `Err(())` when metric relabeling drops the series. `streamed`
+    /// allows the one-pass builder (jobs without metric relabeling).
+    fn build(
+        &mut self,
+        parser: &Parser<'_>,
+        target: &Target,
+        fields: &[TargetField],
+        settings: &JobSettings,
+        streamed: bool,
+    ) -> Result<Option<Labels>, ()> {
+        if streamed
+            && !self.last_unsorted
+            && build_streamed(parser.metric_name(), parser.labels(), fields, &mut self.encoded)
+        {
+            return Ok(None);
+        }
+        let mut pairs = recycle(std::mem::take(&mut self.spare));
+        pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
+        pairs.extend(parser.labels());
+        self.last_unsorted = !sort_pairs(&mut pairs);
+        let built = final_labels(&mut pairs, &target.public_labels, fields, settings, &mut self.encoded);
+        self.spare = recycle(pairs);
+        built
+    }
+
+    fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+}
+
 /// Counts of one scrape, for the report series.
 #[derive(Debug, Default)]
 struct ScrapeCounts {
@@ -757,34 +806,17 @@ impl ScrapeLoop {
         };
         let mut wanted: HashSet<u64> = unresolved.into_iter().collect();
         let mut parser = Parser::new(&body, previous.format);
-        let mut spare: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(16);
-        let mut encoded = Vec::with_capacity(256);
+        let mut builder = SampleLabels::new();
         let streamed = previous.settings.metric_relabel_rules.is_empty();
         while !wanted.is_empty() && matches!(parser.advance(), Ok(true)) {
-            let built = if streamed
-                && build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded)
-            {
-                Ok(None)
-            } else {
-                let mut pairs = recycle(std::mem::take(&mut spare));
-                pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
-                pairs.extend(parser.labels());
-                let built = final_labels(
-                    &mut pairs,
-                    &self.target.public_labels,
-                    &self.target_fields,
-                    &previous.settings,
-                    &mut encoded,
-                );
-                spare = recycle(pairs);
-                built
-            };
+            let built =
+                builder.build(&parser, &self.target, &self.target_fields, &previous.settings, streamed);
             let labels = match built {
                 Ok(None) => {
-                    if !wanted.remove(&self.cache.hash_encoded(&encoded)) {
+                    if !wanted.remove(&self.cache.hash_encoded(builder.encoded())) {
                         continue;
                     }
-                    Labels::from_encoded(&encoded)
+                    Labels::from_encoded(builder.encoded())
                 }
                 Ok(Some(labels)) => {
                     if !wanted.remove(&self.cache.hash_labels(&labels)) {
@@ -895,36 +927,13 @@ impl ScrapeLoop {
     ) -> Result<(), ScrapeFailure> {
         let mut sample_limit_exceeded = false;
         let track_explicit = settings.track_timestamps_staleness;
-        let mut spare: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(16);
-        let mut encoded: Vec<u8> = Vec::with_capacity(256);
-        // Whether the last sample's labels came unsorted: the next one (most likely the same
-        // family: a histogram's buckets, with `le` last) skips the one-pass attempt, which
-        // would fail half-way.
-        let mut last_unsorted = false;
+        let mut builder = SampleLabels::new();
         while parser.advance().map_err(ScrapeFailure::Parse)? {
             counts.total += 1;
             let explicit = if settings.honor_timestamps { parser.timestamp_ms() } else { None };
-            let built = if !last_unsorted
-                && build_streamed(parser.metric_name(), parser.labels(), &self.target_fields, &mut encoded)
-            {
-                Ok(None)
-            } else {
-                let mut pairs = recycle(std::mem::take(&mut spare));
-                pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
-                pairs.extend(parser.labels());
-                last_unsorted = !sort_pairs(&mut pairs);
-                let built = final_labels(
-                    &mut pairs,
-                    &self.target.public_labels,
-                    &self.target_fields,
-                    settings,
-                    &mut encoded,
-                );
-                spare = recycle(pairs);
-                built
-            };
+            let built = builder.build(parser, &self.target, &self.target_fields, settings, true);
             let (hash, mut labels) = match built {
-                Ok(None) => (self.cache.hash_encoded(&encoded), None),
+                Ok(None) => (self.cache.hash_encoded(builder.encoded()), None),
                 Ok(Some(labels)) => (self.cache.hash_labels(&labels), Some(labels)),
                 // Not without metric relabeling, but an empty label set is dropped too.
                 Err(()) => continue,
@@ -932,7 +941,7 @@ impl ScrapeLoop {
             let touched = self.cache.touch(hash);
             if !touched.cached {
                 // New to the cache: check the labels once.
-                let labels = labels.get_or_insert_with(|| Labels::from_encoded(&encoded));
+                let labels = labels.get_or_insert_with(|| Labels::from_encoded(builder.encoded()));
                 if labels.metric_name().is_none() {
                     return Err(ScrapeFailure::MissingMetricName);
                 }
@@ -967,7 +976,7 @@ impl ScrapeLoop {
                     let sample = Sample { timestamp_ms: sample_ts, value: parser.value() };
                     match &labels {
                         Some(labels) => batch.push(labels, sample),
-                        None => batch.push_encoded(&encoded, sample),
+                        None => batch.push_encoded(builder.encoded(), sample),
                     }
                 }
                 BuiltAdmission::DuplicateTimestamp => counts.duplicate_timestamp += 1,
