@@ -35,6 +35,15 @@ pub enum StdStream {
 }
 
 impl StdStream {
+    /// A dense index (0, 1, 2) for per-stream tables.
+    pub fn index(self) -> usize {
+        match self {
+            StdStream::Stdout => 0,
+            StdStream::Stderr => 1,
+            StdStream::None => 2,
+        }
+    }
+
     /// The value of the `stream` label (`None` has no label).
     pub fn label_value(self) -> Option<&'static str> {
         match self {
@@ -143,14 +152,6 @@ impl FileCommit {
         }
     }
 
-    /// Lowers or raises the committed offset unconditionally (a file truncated in place).
-    pub fn reset(&self, offset: u64) {
-        self.committed.store(offset, Ordering::Release);
-        if let Some(changed) = &self.changed {
-            changed.notify_one();
-        }
-    }
-
     pub fn get(&self) -> u64 {
         self.committed.load(Ordering::Acquire)
     }
@@ -204,11 +205,6 @@ impl ChunkBuilder {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    /// Bytes of line data so far.
-    pub fn data_bytes(&self) -> usize {
-        self.data.len()
     }
 }
 

@@ -27,7 +27,7 @@ pub trait MetricsSink: Send + Sync + 'static {
     /// Single-sample series packed together (what a scrape produces). A sink that encodes
     /// label sets as remote_write does takes them as they are; the default converts them.
     fn send_packed(&self, packed: PackedSamples) {
-        self.send_owned(packed.into_series());
+        self.send_owned(packed.to_series());
     }
 }
 
@@ -179,7 +179,7 @@ impl MetricsSink for HandOver {
             sink.send_packed(packed);
         } else {
             drop(state);
-            self.send(&packed.into_series());
+            self.send(&packed.to_series());
         }
     }
 

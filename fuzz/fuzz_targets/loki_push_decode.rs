@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode_push(data, PROTOBUF_CONTENT_TYPE, None, &LIMITS);
     let _ = decode_push(data, JSON_CONTENT_TYPE, None, &LIMITS);
     let _ = decode_push(data, JSON_CONTENT_TYPE, Some("gzip"), &LIMITS);
-    let wrapped = snap_block(data);
+    let wrapped = snap::raw::Encoder::new().compress_vec(data).unwrap_or_default();
     if let Ok(request) = decode_push(&wrapped, PROTOBUF_CONTENT_TYPE, None, &LIMITS) {
         let view = RequestView::new(&request);
         let body = PushEncoder::new().encode_protobuf(&view).to_vec();
@@ -72,34 +72,4 @@ impl PushStreams for RequestView<'_> {
             f(PushEntry { timestamp_ns: e.timestamp_ns(), line: &e.line, metadata });
         }
     }
-}
-
-/// A snappy block holding `data` as one literal (valid for inputs below 64 KiB).
-fn snap_block(data: &[u8]) -> Vec<u8> {
-    let data = &data[..data.len().min(60_000)];
-    let mut out = Vec::with_capacity(data.len() + 8);
-    let mut n = data.len();
-    loop {
-        if n < 0x80 {
-            out.push(n as u8);
-            break;
-        }
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    if data.is_empty() {
-        return out;
-    }
-    let len = data.len() - 1;
-    if len < 60 {
-        out.push((len as u8) << 2);
-    } else if len < 256 {
-        out.push(60 << 2);
-        out.push(len as u8);
-    } else {
-        out.push(61 << 2);
-        out.extend_from_slice(&(len as u16).to_le_bytes());
-    }
-    out.extend_from_slice(data);
-    out
 }

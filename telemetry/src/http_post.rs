@@ -12,6 +12,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
 
+/// The longest `Retry-After` honoured; a server asking for more is retried after this.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
 /// How much of a successful response body is read so the connection can be reused.
 const DRAINED_BODY_BYTES: usize = 64 << 10;
 

@@ -37,10 +37,7 @@ pub mod proto;
 #[cfg(test)]
 mod tests;
 
-pub use labels::{
-    LabelStringError, is_legacy_label_name, label_string, parse_label_string, push_go_quoted,
-    write_label_string,
-};
+pub use labels::{LabelStringError, label_string, parse_label_string, push_go_quoted, write_label_string};
 
 use std::borrow::Cow;
 use std::io::Read;

@@ -190,8 +190,13 @@ impl<'a> LabelsIter<'a> {
         })
     }
 
+    /// Each label with the bytes of its encoded field (see [`Labels::iter_encoded`]).
+    pub fn with_encoded(mut self) -> impl Iterator<Item = (LabelRef<'a>, &'a [u8])> {
+        std::iter::from_fn(move || self.next_raw())
+    }
+
     /// The next label with the raw bytes of its encoded field.
-    pub(crate) fn next_raw(&mut self) -> Option<(LabelRef<'a>, &'a [u8])> {
+    fn next_raw(&mut self) -> Option<(LabelRef<'a>, &'a [u8])> {
         let start = self.pos;
         if *self.buf.get(self.pos)? != LABEL_FIELD_KEY {
             return None;
@@ -370,8 +375,7 @@ impl Labels {
 
     /// Each label with the bytes of its encoded field, for encoders that merge label sets.
     pub fn iter_encoded(&self) -> impl Iterator<Item = (LabelRef<'_>, &[u8])> + '_ {
-        let mut it = self.iter();
-        std::iter::from_fn(move || it.next_raw())
+        self.iter().with_encoded()
     }
 
     /// Appends one label in the packed encoding to `out`. Labels appended in name order (names

@@ -94,8 +94,7 @@ fn merged_label_fields(labels: &[u8], external: &Labels, mut emit: impl FnMut(&[
         emit(labels);
         return;
     }
-    let mut own_iter = LabelsIter::over(labels);
-    let mut own = std::iter::from_fn(move || own_iter.next_raw()).peekable();
+    let mut own = LabelsIter::over(labels).with_encoded().peekable();
     let mut ext = external.iter_encoded().peekable();
     loop {
         match (own.peek(), ext.peek()) {

@@ -457,7 +457,7 @@ impl RemoteWriteSink {
     /// [`RemoteWriteSink::send_owned`] of the same series.
     pub fn send_packed(&self, packed: PackedSamples) {
         if !self.rules.is_empty() || self.sample_age_limit.is_some() || packed.has_empty_label_set() {
-            self.send_owned(packed.into_series());
+            self.send_owned(packed.to_series());
             return;
         }
         if packed.is_empty() {

@@ -367,6 +367,10 @@ fn logs_errors_point_at_their_field() {
         ),
         (format!("{loki}      batch_wait: 1x\n"), "agent.yml:4:7: logs.loki[0].batch_wait: "),
         (
+            format!("{loki}      batch_wait: 0s\n"),
+            "agent.yml:4:7: logs.loki[0].batch_wait: must be greater than 0s",
+        ),
+        (
             format!("{loki}      min_backoff: 10s\n      max_backoff: 1s\n"),
             "agent.yml:5:7: logs.loki[0].max_backoff: 1s is less than min_backoff 10s",
         ),

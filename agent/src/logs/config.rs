@@ -17,6 +17,7 @@
 use harrier_telemetry::config_diagnostic::locate::FieldPath;
 use harrier_telemetry::duration::{ByteSize, PromDuration};
 use harrier_telemetry::http_client::HttpClientConfig;
+use harrier_telemetry::relabel::is_legacy_label_name;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -309,7 +310,7 @@ impl LogsConfig {
                 }
             }
             for name in source.labels.keys() {
-                if !valid_label_name(name) {
+                if !is_legacy_label_name(name) {
                     return Err(problem(
                         at.key("labels").key(name),
                         format!("invalid label name {name:?} (expected [a-zA-Z_][a-zA-Z0-9_]*)"),
@@ -317,7 +318,7 @@ impl LogsConfig {
                 }
             }
             for (i, name) in source.structured_metadata.iter().enumerate() {
-                if !valid_label_name(name) {
+                if !is_legacy_label_name(name) {
                     return Err(problem(
                         at.key("structured_metadata").index(i),
                         format!("invalid label name {name:?} (expected [a-zA-Z_][a-zA-Z0-9_]*)"),
@@ -363,9 +364,6 @@ impl LogsConfig {
                 let message = text.split_once(": ").map_or(text.as_str(), |(_, m)| m).to_string();
                 return Err(problem(field, message));
             }
-            if loki.batch_wait.0.is_zero() {
-                return Err(problem(at.key("batch_wait"), "must be greater than 0s"));
-            }
             let name = loki.sink_name();
             if !sink_names.insert(name.clone()) {
                 return Err(problem(
@@ -394,11 +392,4 @@ impl LokiConfig {
             Err(_) => self.url.clone(),
         }
     }
-}
-
-/// Loki's label names follow Prometheus's legacy rule.
-fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

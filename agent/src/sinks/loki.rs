@@ -57,7 +57,7 @@ mod sender;
 mod settings;
 
 pub use metrics::{LineDropReason, LokiMetrics, SinkMetrics};
-pub use settings::{LokiConfigError, SinkSettings, TENANT_HEADER, check as check_config, reserved_header};
+pub use settings::{LokiConfigError, SinkSettings, check as check_config, reserved_header};
 
 use crate::logs::LogChunk;
 use crate::logs::config::{LokiConfig, LokiEncoding};
@@ -136,11 +136,6 @@ impl LokiSink {
         let sender = tokio::spawn(delivery.run(ready_rx));
         let sink = LokiSink { name: settings.name, stop, batcher: Some(batcher), sender: Some(sender) };
         Ok((sink, chunk_tx))
-    }
-
-    /// The sink's name (the `sink` label of its metrics).
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Sends what is batched, retrying for at most `grace`, then stops (undelivered chunks are
@@ -273,10 +268,6 @@ async fn sleep_until_or_forever(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// The longest `Retry-After` honoured (as the remote_write sink does); a server asking for
-/// more is retried after this.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
-
 /// The sender task's state.
 struct Delivery {
     sender: BodyPoster,
@@ -327,7 +318,10 @@ impl Delivery {
                 }
                 Attempt::Retry { status, retry_after, reason } => {
                     self.metrics.retries.inc();
-                    let delay = self.backoff.next_delay_with_retry_after(retry_after, RETRY_AFTER_CAP);
+                    let delay = self.backoff.next_delay_with_retry_after(
+                        retry_after,
+                        harrier_telemetry::http_post::RETRY_AFTER_CAP,
+                    );
                     failures += 1;
                     let status = status.map_or(-1, i64::from);
                     let sink = &self.sink;

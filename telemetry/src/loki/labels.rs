@@ -11,6 +11,7 @@
 //! [`parse_label_string`] reads the form back (Go's `strconv.Unquote` rules for the quoted
 //! parts), for the JSON encoder, which needs the pairs, and for decoders.
 
+use crate::relabel::is_legacy_label_name;
 use std::sync::LazyLock;
 
 /// Why a label-set string could not be parsed.
@@ -51,16 +52,6 @@ pub fn write_label_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)
         push_go_quoted(out, value);
     }
     out.push('}');
-}
-
-/// Whether `name` matches `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn is_legacy_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Appends `s` quoted as Go's `strconv.Quote` does.

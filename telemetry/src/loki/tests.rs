@@ -1,5 +1,6 @@
 use super::proto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
 use super::*;
+use crate::relabel::is_legacy_label_name;
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -5,9 +5,9 @@
 //! Each entry's labels are in the packed encoding of [`Labels`] (the `labels` field of a
 //! remote_write `TimeSeries`), so the remote_write encoder copies them straight into a request
 //! ([`crate::remote_write::encode_packed_into`]); sinks that want [`Series`] convert with
-//! [`PackedSamples::into_series`].
+//! [`PackedSamples::to_series`].
 
-use super::{Labels, LabelsIter, Sample, Series};
+use super::{Labels, Sample, Series};
 
 /// One series' sample and where its labels end in the shared buffer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,12 +51,6 @@ impl PackedSamples {
         self.entries.push(Entry { labels_end: self.labels.len(), sample });
     }
 
-    /// Removes every series, keeping the allocations.
-    pub fn clear(&mut self) {
-        self.labels.clear();
-        self.entries.clear();
-    }
-
     /// Number of series (and samples).
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -89,11 +83,6 @@ impl PackedSamples {
             start = e.labels_end;
             (labels, e.sample)
         })
-    }
-
-    /// Each series' labels, decoded, and sample.
-    pub fn iter_labels(&self) -> impl ExactSizeIterator<Item = (LabelsIter<'_>, Sample)> + '_ {
-        self.iter().map(|(raw, sample)| (LabelsIter::over(raw), sample))
     }
 
     /// Whether some series has no labels at all (not a series Prometheus would accept).
@@ -135,44 +124,16 @@ impl PackedSamples {
         pieces
     }
 
-    /// Splits off the series from index `at` on (`at` clamped to the length). The first part
-    /// keeps the whole allocation: see [`PackedSamples::into_pieces`] for cutting a batch up.
-    pub fn split_off(&mut self, at: usize) -> PackedSamples {
-        let at = at.min(self.entries.len());
-        let label_start = if at == 0 { 0 } else { self.entries[at - 1].labels_end };
-        let labels = self.labels.split_off(label_start);
-        let entries = self
-            .entries
-            .split_off(at)
-            .into_iter()
-            .map(|e| Entry { labels_end: e.labels_end - label_start, sample: e.sample })
-            .collect();
-        PackedSamples { labels, entries }
-    }
-
-    /// Appends `other`'s series after this one's.
-    pub fn append(&mut self, other: &PackedSamples) {
-        let offset = self.labels.len();
-        self.labels.extend_from_slice(&other.labels);
-        self.entries.extend(
-            other.entries.iter().map(|e| Entry { labels_end: e.labels_end + offset, sample: e.sample }),
-        );
-    }
-
     /// The same series as [`Series`] values (one label-set allocation per series).
     pub fn to_series(&self) -> Vec<Series> {
         self.iter().map(|(raw, sample)| Series::new(Labels::from_encoded(raw), vec![sample])).collect()
-    }
-
-    /// [`PackedSamples::to_series`], consuming the batch.
-    pub fn into_series(self) -> Vec<Series> {
-        self.to_series()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::LabelsIter;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs.iter().copied())
@@ -200,7 +161,8 @@ mod tests {
                 Series::new(a.clone(), vec![sample(3, 0.0)]),
             ]
         );
-        let names: Vec<Vec<&str>> = packed.iter_labels().map(|(l, _)| l.map(|l| l.name).collect()).collect();
+        let names: Vec<Vec<&str>> =
+            packed.iter().map(|(raw, _)| LabelsIter::over(raw).map(|l| l.name).collect()).collect();
         assert_eq!(
             names,
             vec![vec!["__name__", "job"], vec!["__name__", "instance", "le"], vec!["__name__", "job"]]
@@ -225,13 +187,13 @@ mod tests {
         let pieces = whole.clone().into_pieces(150, 400);
         let sizes: Vec<usize> = pieces.iter().map(PackedSamples::len).collect();
         assert_eq!(sizes, [150, 400, 400, 50]);
-        let mut joined = PackedSamples::new();
+        let mut joined = Vec::new();
         for piece in &pieces {
             assert_eq!(piece.labels.capacity(), piece.labels.len(), "an exactly-sized copy");
             assert_eq!(piece.entries.capacity(), piece.entries.len());
-            joined.append(piece);
+            joined.extend(piece.to_series());
         }
-        assert_eq!(joined.to_series(), series);
+        assert_eq!(joined, series);
         assert!(pieces.iter().map(PackedSamples::byte_size).sum::<usize>() < whole_bytes / 2);
         let fits = whole.into_pieces(1000, 1);
         assert_eq!(fits.len(), 1, "a batch that fits is not copied");
@@ -239,20 +201,19 @@ mod tests {
     }
 
     #[test]
-    fn split_off_and_append_are_inverse_at_every_index() {
+    fn pieces_put_together_give_the_whole_at_every_first_size() {
         let mut whole = PackedSamples::new();
         for i in 0..7 {
             let value = "v".repeat(i + 1);
             whole.push(&labels(&[("__name__", "m"), ("i", &value)]), sample(i as i64, i as f64));
         }
-        for at in 0..=8 {
-            let mut head = whole.clone();
-            let tail = head.split_off(at);
-            assert_eq!(head.len(), at.min(7));
-            assert_eq!(head.to_series(), whole.to_series()[..at.min(7)].to_vec());
-            assert_eq!(tail.to_series(), whole.to_series()[at.min(7)..].to_vec());
-            head.append(&tail);
-            assert_eq!(head, whole, "split at {at}");
+        let series = whole.to_series();
+        for first in 0..=8 {
+            let pieces = whole.clone().into_pieces(first, 3);
+            assert_eq!(pieces[0].len(), first.clamp(1, 7), "first piece at {first}");
+            assert!(pieces[1..].iter().all(|p| (1..=3).contains(&p.len())), "later pieces at {first}");
+            let joined: Vec<Series> = pieces.iter().flat_map(PackedSamples::to_series).collect();
+            assert_eq!(joined, series, "pieces at {first}");
         }
     }
 }

@@ -88,7 +88,8 @@ impl Batch {
         }
     }
 
-    /// The batch's series as [`Series`] values, in order (for tests and diagnostics).
+    /// The batch's series as [`Series`] values, in order.
+    #[cfg(test)]
     pub fn series(&self) -> Vec<Series> {
         let mut out = Vec::new();
         for part in &self.parts {

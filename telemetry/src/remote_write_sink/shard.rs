@@ -36,8 +36,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The longest `Retry-After` honoured; a server asking for more is retried after this.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 /// How often the disk queues are fsynced and their gauges refreshed.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -261,16 +259,15 @@ pub async fn run_sender(
                 attempt = sender.post(body.clone()) => attempt,
             };
             metrics.send_duration.observe(started.elapsed().as_secs_f64());
+            metrics.requests(&attempt.code()).inc();
             match attempt {
-                Attempt::Delivered { status } => {
-                    metrics.requests(&status.to_string()).inc();
+                Attempt::Delivered { .. } => {
                     metrics.samples.inc_by(header.samples);
                     metrics.observe_sent_timestamp(header.max_timestamp_ms);
                     backoff.reset();
                     break;
                 }
                 Attempt::Rejected { status, body } => {
-                    metrics.requests(&status.to_string()).inc();
                     tracing::error!(
                         status,
                         samples = header.samples,
@@ -281,11 +278,10 @@ pub async fn run_sender(
                     metrics.batches_dropped(BatchDropReason::Rejected).inc();
                     break;
                 }
-                Attempt::Retry { status, retry_after, reason } => {
-                    let code = status.map_or_else(|| "error".to_string(), |s| s.to_string());
-                    metrics.requests(&code).inc();
+                Attempt::Retry { retry_after, reason, .. } => {
                     metrics.retries.inc();
-                    let delay = backoff.next_delay_with_retry_after(retry_after, RETRY_AFTER_CAP);
+                    let delay =
+                        backoff.next_delay_with_retry_after(retry_after, crate::http_post::RETRY_AFTER_CAP);
                     failures += 1;
                     if failures == 1 {
                         tracing::warn!(reason = %reason, ?delay, "remote_write: sending failed; retrying");

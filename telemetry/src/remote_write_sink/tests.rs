@@ -142,7 +142,7 @@ fn packed_and_series_batches_encode_to_the_same_request() {
     as_packed.push_packed(input.clone(), &mut PushOutcome::default());
     as_packed.seal();
     let mut as_series = Batcher::new(100, usize::MAX);
-    for series in input.into_series() {
+    for series in input.to_series() {
         as_series.push(series, &mut PushOutcome::default());
     }
     as_series.seal();
@@ -491,7 +491,7 @@ async fn a_series_gets_one_shard_whether_it_comes_packed_or_as_a_series() {
     let sink = RemoteWriteSink::start(&cfg, &external, &buffer(), dir.path(), RemoteWriteMetrics::default())
         .unwrap();
     let mut shards_used = std::collections::HashSet::new();
-    for series in packed(0, 200).into_series() {
+    for series in packed(0, 200).to_series() {
         let prepared = sink.prepare(&series).unwrap();
         let as_series = sink.sent_labels_hash(&prepared);
         assert_eq!(sink.packed_labels_hash(series.labels.encoded()), as_series, "{}", series.labels);

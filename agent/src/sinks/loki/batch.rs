@@ -145,7 +145,7 @@ pub struct Batch {
     lines: usize,
     opened_at: Option<Instant>,
     /// Per chunk stream, its batch stream (reused between chunks).
-    chunk_streams: Vec<Option<usize>>,
+    chunk_streams: Vec<usize>,
 }
 
 impl Batch {
@@ -170,11 +170,11 @@ impl Batch {
                     self.streams.len() - 1
                 }
             };
-            self.chunk_streams.push(Some(index));
+            self.chunk_streams.push(index);
         }
         let mut unknown_stream = 0u64;
         for (entry_index, entry) in chunk.entries.iter().enumerate() {
-            let stream = self.chunk_streams.get(usize::from(entry.stream)).copied().flatten();
+            let stream = self.chunk_streams.get(usize::from(entry.stream)).copied();
             let (Some(stream), Ok(entry_index)) = (stream, u32::try_from(entry_index)) else {
                 unknown_stream += 1;
                 continue;

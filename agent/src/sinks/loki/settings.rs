@@ -9,19 +9,20 @@
 use crate::logs::config::{LokiConfig, LokiEncoding};
 use harrier_telemetry::config_diagnostic::FieldPath;
 use harrier_telemetry::http_client::{self, HttpClientConfig};
-use harrier_telemetry::loki::{JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
+use harrier_telemetry::loki::{JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE, TENANT_HEADER};
+use harrier_telemetry::relabel::is_legacy_label_name;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use std::time::Duration;
+
+/// [`TENANT_HEADER`] as `HeaderName::from_static` wants it.
+const TENANT_HEADER_LOWER: &str = "x-scope-orgid";
 
 /// Whether a `loki` entry must not set this header (lower case): the common reserved headers
 /// (`http_client::RESERVED_HEADERS`, Prometheus's) plus Loki's tenant header, which
 /// `tenant_id` sets.
 pub fn reserved_header(lower: &str) -> bool {
-    http_client::RESERVED_HEADERS.contains(&lower) || lower == "x-scope-orgid"
+    http_client::RESERVED_HEADERS.contains(&lower) || lower.eq_ignore_ascii_case(TENANT_HEADER)
 }
-
-/// The header Loki reads the tenant from.
-pub const TENANT_HEADER: &str = "X-Scope-OrgID";
 
 /// What is wrong with a `loki` entry; [`LokiConfigError::path`] names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,7 +119,7 @@ pub fn check(cfg: &LokiConfig) -> Result<SinkSettings, LokiConfigError> {
             .ok()
             .filter(|_| !tenant.is_empty())
             .ok_or_else(|| LokiConfigError::TenantId(tenant.clone()))?;
-        headers.insert(HeaderName::from_static("x-scope-orgid"), value);
+        headers.insert(HeaderName::from_static(TENANT_HEADER_LOWER), value);
     }
 
     if cfg.max_label_names == 0 {
@@ -128,7 +129,9 @@ pub fn check(cfg: &LokiConfig) -> Result<SinkSettings, LokiConfigError> {
     if batch_size == 0 {
         return Err(LokiConfigError::BatchSize);
     }
-    for (field, value) in [("timeout", cfg.timeout), ("min_backoff", cfg.min_backoff)] {
+    for (field, value) in
+        [("timeout", cfg.timeout), ("min_backoff", cfg.min_backoff), ("batch_wait", cfg.batch_wait)]
+    {
         if value.0.is_zero() {
             return Err(LokiConfigError::ZeroDuration(field));
         }
@@ -137,7 +140,7 @@ pub fn check(cfg: &LokiConfig) -> Result<SinkSettings, LokiConfigError> {
         return Err(LokiConfigError::Backoff { min: cfg.min_backoff.0, max: cfg.max_backoff.0 });
     }
     for name in cfg.external_labels.keys() {
-        if !valid_label_name(name) {
+        if !is_legacy_label_name(name) {
             return Err(LokiConfigError::ExternalLabelName(name.clone()));
         }
     }
@@ -171,11 +174,4 @@ fn parse_url(text: &str) -> Result<reqwest::Url, LokiConfigError> {
         return Err(error("a host is required".to_string()));
     }
     Ok(url)
-}
-
-/// Loki's label names follow Prometheus's legacy rule.
-fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -435,7 +435,7 @@ impl Stages {
         cut: bool,
         emit: &mut Emit<'_>,
     ) {
-        let index = stream_index(stream);
+        let index = stream.index();
         if !partial && !self.streams[index].run.active {
             self.complete(multiline, stream, timestamp_ns, message, start, cut, emit);
             return;
@@ -490,7 +490,7 @@ impl Stages {
             }
             return;
         };
-        let entry = &mut self.streams[stream_index(stream)].entry;
+        let entry = &mut self.streams[stream.index()].entry;
         let full = if !entry.active || multiline.is_start(message) {
             if entry.active {
                 entry.emit(stream, emit.out, &mut self.counters);
@@ -576,14 +576,6 @@ impl Held {
 }
 
 const STREAMS: [StdStream; 3] = [StdStream::Stdout, StdStream::Stderr, StdStream::None];
-
-fn stream_index(stream: StdStream) -> usize {
-    match stream {
-        StdStream::Stdout => 0,
-        StdStream::Stderr => 1,
-        StdStream::None => 2,
-    }
-}
 
 /// The largest length `<= max` that does not split a UTF-8 sequence of `bytes` (`max` itself
 /// when `bytes` is not UTF-8 there).

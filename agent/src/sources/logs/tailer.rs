@@ -171,14 +171,6 @@ fn unix_now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-fn stream_slot(stream: StdStream) -> usize {
-    match stream {
-        StdStream::Stdout => 0,
-        StdStream::Stderr => 1,
-        StdStream::None => 2,
-    }
-}
-
 /// Builds a stream's labels: path labels, then `node_name`, then the static `labels` (which
 /// override both), then `stream`; names in `structured_metadata` become metadata instead.
 fn build_stream(
@@ -269,7 +261,7 @@ impl Ctx {
         let mut streams = Vec::with_capacity(builder.stream_kinds.len());
         let mut metadata = Vec::new();
         for kind in &builder.stream_kinds {
-            let slot = &mut file.streams[stream_slot(*kind)];
+            let slot = &mut file.streams[kind.index()];
             let info =
                 slot.get_or_insert_with(|| build_stream(source, &file.origin_path, &self.node_name, *kind));
             streams.push(Arc::clone(&info.labels));
