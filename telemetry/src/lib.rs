@@ -33,3 +33,4 @@ pub mod queue;
 pub mod relabel;
 pub mod remote_write;
 pub mod remote_write_sink;
+mod snappy_block;

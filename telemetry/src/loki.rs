@@ -39,6 +39,7 @@ mod tests;
 
 pub use labels::{LabelStringError, label_string, parse_label_string, push_go_quoted, write_label_string};
 
+use crate::snappy_block::{BlockCompressor, DecompressError, decompress_bounded};
 use std::borrow::Cow;
 use std::io::Read;
 
@@ -84,10 +85,9 @@ pub trait PushStreams {
 /// Builds push bodies, keeping its buffers and snappy state between calls.
 pub struct PushEncoder {
     proto: Vec<u8>,
-    compressed: Vec<u8>,
+    compressor: BlockCompressor,
     json: Vec<u8>,
     stream_sizes: Vec<usize>,
-    snappy: snap::raw::Encoder,
 }
 
 impl Default for PushEncoder {
@@ -100,7 +100,7 @@ impl std::fmt::Debug for PushEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushEncoder")
             .field("proto_capacity", &self.proto.capacity())
-            .field("compressed_capacity", &self.compressed.capacity())
+            .field("compressed_capacity", &self.compressor.capacity())
             .field("json_capacity", &self.json.capacity())
             .finish()
     }
@@ -110,10 +110,9 @@ impl PushEncoder {
     pub fn new() -> Self {
         PushEncoder {
             proto: Vec::new(),
-            compressed: Vec::new(),
+            compressor: BlockCompressor::new(),
             json: Vec::new(),
             stream_sizes: Vec::new(),
-            snappy: snap::raw::Encoder::new(),
         }
     }
 
@@ -121,11 +120,7 @@ impl PushEncoder {
     /// [`PROTOBUF_CONTENT_TYPE`]. Valid until the next call.
     pub fn encode_protobuf(&mut self, streams: &dyn PushStreams) -> &[u8] {
         self.encode_protobuf_uncompressed(streams);
-        self.compressed.resize(snap::raw::max_compress_len(self.proto.len()), 0);
-        // Compressing into `max_compress_len` bytes cannot fail below snappy's 4 GiB input
-        // limit (far above any batch); on that impossible failure the body is empty.
-        let written = self.snappy.compress(&self.proto, &mut self.compressed).unwrap_or(0);
-        &self.compressed[..written]
+        self.compressor.compress(&self.proto)
     }
 
     /// The uncompressed protobuf `PushRequest` (what [`PushEncoder::encode_protobuf`]
@@ -283,13 +278,10 @@ pub fn decode_push(
 /// Decodes a snappy-compressed protobuf `PushRequest`, refusing a declared decompressed length
 /// above `max_decompressed` before allocating.
 pub fn decode_protobuf(body: &[u8], max_decompressed: usize) -> Result<proto::PushRequest, LokiDecodeError> {
-    let declared = snap::raw::decompress_len(body)?;
-    if declared > max_decompressed {
-        return Err(LokiDecodeError::DecompressedTooLarge { limit: max_decompressed });
-    }
-    let mut decompressed = vec![0u8; declared];
-    let written = snap::raw::Decoder::new().decompress(body, &mut decompressed)?;
-    decompressed.truncate(written);
+    let decompressed = decompress_bounded(body, max_decompressed).map_err(|e| match e {
+        DecompressError::Snappy(e) => LokiDecodeError::Snappy(e),
+        DecompressError::TooLarge { .. } => LokiDecodeError::DecompressedTooLarge { limit: max_decompressed },
+    })?;
     Ok(prost::Message::decode(decompressed.as_slice())?)
 }
 

@@ -14,6 +14,7 @@
 //! [`model::Series`]: crate::model::Series
 
 use crate::model::{Label, Labels, LabelsIter, PackedSamples, Sample, Series};
+use crate::snappy_block::{BlockCompressor, DecompressError, decompress_bounded};
 use std::cmp::Ordering;
 
 pub mod proto;
@@ -129,8 +130,7 @@ fn merged_label_fields(labels: &[u8], external: &Labels, mut emit: impl FnMut(&[
 /// A reusable encoder: protobuf and snappy buffers survive between requests.
 pub struct Encoder {
     proto: Vec<u8>,
-    compressed: Vec<u8>,
-    snappy: snap::raw::Encoder,
+    compressor: BlockCompressor,
 }
 
 impl Default for Encoder {
@@ -141,7 +141,7 @@ impl Default for Encoder {
 
 impl Encoder {
     pub fn new() -> Self {
-        Encoder { proto: Vec::new(), compressed: Vec::new(), snappy: snap::raw::Encoder::new() }
+        Encoder { proto: Vec::new(), compressor: BlockCompressor::new() }
     }
 
     /// Encodes a request body; the slice is valid until the next call.
@@ -160,11 +160,7 @@ impl Encoder {
     pub fn encode_proto_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
         self.proto.clear();
         write(&mut self.proto);
-        self.compressed.resize(snap::raw::max_compress_len(self.proto.len()), 0);
-        // Compressing into a buffer of `max_compress_len` bytes cannot fail for inputs below
-        // snappy's 4 GiB limit; on that impossible failure the body is empty.
-        let written = self.snappy.compress(&self.proto, &mut self.compressed).unwrap_or(0);
-        &self.compressed[..written]
+        self.compressor.compress(&self.proto)
     }
 
     /// The uncompressed protobuf of the last [`Encoder::encode`].
@@ -184,13 +180,10 @@ pub fn decode_write_request(
     body: &[u8],
     max_decompressed: usize,
 ) -> Result<proto::WriteRequest, DecodeError> {
-    let declared = snap::raw::decompress_len(body)?;
-    if declared > max_decompressed {
-        return Err(DecodeError::TooLarge { declared, limit: max_decompressed });
-    }
-    let mut decompressed = vec![0u8; declared];
-    let written = snap::raw::Decoder::new().decompress(body, &mut decompressed)?;
-    decompressed.truncate(written);
+    let decompressed = decompress_bounded(body, max_decompressed).map_err(|e| match e {
+        DecompressError::Snappy(e) => DecodeError::Snappy(e),
+        DecompressError::TooLarge { declared } => DecodeError::TooLarge { declared, limit: max_decompressed },
+    })?;
     Ok(prost::Message::decode(decompressed.as_slice())?)
 }
 
