@@ -314,6 +314,7 @@ impl<'a> Parser<'a> {
 
     // ----- shared helpers -----
 
+    #[inline]
     fn text(&self, span: Span) -> &str {
         if span.in_scratch {
             self.scratch.get(span.start..span.end).unwrap_or_default()

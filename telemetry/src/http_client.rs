@@ -138,6 +138,8 @@ pub enum HttpClientError {
     HeaderValue { what: &'static str },
     #[error("cannot build the HTTP client: {0}")]
     Build(reqwest::Error),
+    #[error("invalid URL {url:?}: {message}")]
+    Url { url: String, message: String },
 }
 
 /// Builds a client for `cfg`. `timeout` bounds each whole request (a request may set a

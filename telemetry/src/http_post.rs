@@ -5,6 +5,8 @@
 //! the same body, honouring `Retry-After`; every other status rejects the body for good, and the
 //! first bytes of the response (the server's reason) are kept for the log.
 
+mod plain;
+
 use crate::backoff::parse_retry_after;
 use crate::http_client::{self, HttpClientConfig, error_chain, read_prefix};
 use bytes::Bytes;
@@ -53,7 +55,10 @@ pub struct RetryPolicy {
 /// `*_file` secrets are read afresh each time.
 pub struct BodyPoster {
     client: reqwest::Client,
-    url: String,
+    /// The lean path for plain-`http` endpoints without proxy or credentials ([`plain`]).
+    plain: Option<plain::PlainPoster>,
+    /// Parsed once: parsing it for every request cost more than the rest of building one.
+    url: reqwest::Url,
     headers: HeaderMap,
     http: HttpClientConfig,
     timeout: Duration,
@@ -69,14 +74,31 @@ impl BodyPoster {
         timeout: Duration,
         policy: RetryPolicy,
     ) -> Result<Self, http_client::HttpClientError> {
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|e| http_client::HttpClientError::Url { url, message: e.to_string() })?;
         let client = http_client::build_client(http, timeout)?;
-        Ok(BodyPoster { client, url, headers, http: http.clone(), timeout, policy })
+        let plain = plain::PlainPoster::for_endpoint(&parsed, &headers, http);
+        Ok(BodyPoster { client, plain, url: parsed, headers, http: http.clone(), timeout, policy })
     }
 
     /// Sends one body and classifies the outcome.
     pub async fn post(&self, body: Bytes) -> Attempt {
+        if let Some(plain) = &self.plain {
+            let outcome = plain
+                .post(body.clone(), self.timeout, DRAINED_BODY_BYTES, self.policy.logged_body_bytes)
+                .await;
+            match outcome {
+                plain::PlainOutcome::Response { status, retry_after, body } => {
+                    let retry_after = retry_after.and_then(|v| parse_retry_after(&v, SystemTime::now()));
+                    return classify(status, retry_after, &body, self.policy);
+                }
+                plain::PlainOutcome::Failed(attempt) => return attempt,
+                // reqwest follows it, as configured.
+                plain::PlainOutcome::Redirect => {}
+            }
+        }
         let request =
-            self.client.post(&self.url).headers(self.headers.clone()).timeout(self.timeout).body(body);
+            self.client.post(self.url.clone()).headers(self.headers.clone()).timeout(self.timeout).body(body);
         let request = match http_client::apply_auth(request, &self.http).await {
             Ok(request) => request,
             Err(e) => {
@@ -121,3 +143,6 @@ pub fn classify(
     }
     Attempt::Rejected { status: code, body: text }
 }
+
+#[cfg(test)]
+mod tests;

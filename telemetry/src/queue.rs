@@ -400,8 +400,9 @@ impl DiskQueue {
         if acked_until <= self.ledger.acked_until() {
             return Ok(());
         }
-        let ledger_path = self.dir.join(LEDGER_FILE);
-        self.ledger.store(acked_until).map_err(io_error(&ledger_path))?;
+        if let Err(e) = self.ledger.store(acked_until) {
+            return Err(io_error(&self.dir.join(LEDGER_FILE))(e));
+        }
         self.floor = self.floor.max(acked_until);
         if let Some(reader) = self.reader.as_mut()
             && let Some((peeked_id, end)) = reader.peeked

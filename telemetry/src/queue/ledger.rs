@@ -10,7 +10,8 @@
 //! first unacknowledged id u64 (8) | CRC32C of the previous 24 bytes u32 (4) | zero (4).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::record::MAX_RECORD_ID;
@@ -55,12 +56,11 @@ impl Ledger {
         self.acked_until
     }
 
-    /// Records that every id below `acked_until` is acknowledged (one `write()`, no fsync).
+    /// Records that every id below `acked_until` is acknowledged (one `pwrite()`, no fsync).
     pub(super) fn store(&mut self, acked_until: u64) -> io::Result<()> {
         let sequence = self.sequence.wrapping_add(1);
         let slot = encode_slot(sequence, acked_until);
-        self.file.seek(SeekFrom::Start((sequence % SLOT_COUNT) * SLOT_LEN as u64))?;
-        self.file.write_all(&slot)?;
+        self.file.write_all_at(&slot, (sequence % SLOT_COUNT) * SLOT_LEN as u64)?;
         self.sequence = sequence;
         self.acked_until = acked_until;
         Ok(())

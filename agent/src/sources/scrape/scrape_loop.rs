@@ -293,21 +293,30 @@ fn build_fast(pairs: &mut [(&str, Cow<'_, str>)], target: &[TargetField], out: &
     true
 }
 
-/// Sorts label pairs by name (an insertion sort: exporters mostly write labels sorted, or
-/// with one label, a histogram's `le`, last). Returns whether the pairs after the first (the
-/// metric name, which [`build_streamed`] places itself) were sorted already.
-fn sort_pairs(pairs: &mut [(&str, Cow<'_, str>)]) -> bool {
-    let mut sorted = true;
+/// Sorts label pairs by name (an insertion sort: a sample has few labels, often nearly in
+/// order).
+fn sort_pairs(pairs: &mut [(&str, Cow<'_, str>)]) {
     for i in 1..pairs.len() {
         let mut j = i;
         while j > 0 && cmp_names(pairs[j - 1].0, pairs[j].0).is_gt() {
             pairs.swap(j - 1, j);
-            // A label that sorts before `__name__` (an upper-case name) is not disorder.
-            sorted &= j - 1 == 0;
             j -= 1;
         }
     }
-    sorted
+}
+
+/// Sorts `order` (indices into `names`) by name, as [`sort_pairs`] sorts pairs.
+fn sort_indices(order: &mut [u8], names: &[&str]) {
+    for i in 1..order.len() {
+        let current = order[i];
+        let name = names[usize::from(current)];
+        let mut j = i;
+        while j > 0 && cmp_names(names[usize::from(order[j - 1])], name).is_gt() {
+            order[j] = order[j - 1];
+            j -= 1;
+        }
+        order[j] = current;
+    }
 }
 
 /// Orders two label names as `str`'s `Ord` does, deciding on the first byte inline when it
@@ -320,9 +329,9 @@ fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-/// [`build_fast`] in one pass over the parser's labels, for the common case where they come
-/// sorted: no pairs are collected. Returns false (`out` then holds garbage) when they are not
-/// sorted or need [`build_fast`]'s fallback.
+/// [`build_fast`] in one pass over labels given in name order: no pairs are collected. Returns
+/// false (`out` then holds garbage) when they are not in order (a name twice) or need
+/// [`build_fast`]'s fallback.
 fn build_streamed<'x>(
     metric: &str,
     labels: impl Iterator<Item = (&'x str, Cow<'x, str>)>,
@@ -380,6 +389,32 @@ fn build_streamed<'x>(
     true
 }
 
+/// [`build_streamed`] over the parser's labels put in name order by sorting their indices on
+/// the stack (most exporters write labels unsorted: client libraries keep declaration order,
+/// and histograms put `le` last). False when [`build_streamed`] is, or for more than
+/// [`ORDERED_LABELS`] labels.
+fn build_ordered(parser: &Parser<'_>, fields: &[TargetField], out: &mut Vec<u8>) -> bool {
+    let count = parser.label_count();
+    if count > ORDERED_LABELS {
+        return false;
+    }
+    let mut names = [""; ORDERED_LABELS];
+    let mut values = [const { Cow::Borrowed("") }; ORDERED_LABELS];
+    let mut order = [0u8; ORDERED_LABELS];
+    for (i, (name, value)) in parser.labels().take(ORDERED_LABELS).enumerate() {
+        names[i] = name;
+        values[i] = value;
+        // ORDERED_LABELS fits in a u8.
+        order[i] = i as u8;
+    }
+    sort_indices(&mut order[..count], &names);
+    let labels = order[..count].iter().map(|&i| {
+        let i = usize::from(i);
+        (names[i], Cow::Borrowed(values[i].as_ref()))
+    });
+    build_streamed(parser.metric_name(), labels, fields, out)
+}
+
 /// An empty vector of borrowed pairs reusing `v`'s allocation for another lifetime (the pairs of
 /// each sample borrow the parser only until it advances).
 // `filter` would keep the old lifetime: the `filter_map` is what changes the element type (the
@@ -413,20 +448,20 @@ struct SampleLabels {
     spare: Vec<(&'static str, Cow<'static, str>)>,
     /// The packed labels of the last sample built in one pass (`Ok(None)` from `build`).
     encoded: Vec<u8>,
-    /// Whether the last sample's labels came unsorted: the next one (most likely the same
-    /// family: a histogram's buckets, with `le` last) skips the one-pass attempt, which would
-    /// fail half-way.
-    last_unsorted: bool,
 }
+
+/// The most labels a sample may have for [`SampleLabels::build`] to order them on the stack;
+/// more take the pairs path.
+const ORDERED_LABELS: usize = 24;
 
 impl SampleLabels {
     fn new() -> Self {
-        SampleLabels { spare: Vec::with_capacity(16), encoded: Vec::with_capacity(256), last_unsorted: false }
+        SampleLabels { spare: Vec::with_capacity(16), encoded: Vec::with_capacity(256) }
     }
 
     /// The current sample's final labels: packed into [`SampleLabels::encoded`] (`Ok(None)`),
     /// or built (`Ok(Some)`); `Err(())` when metric relabeling drops the series. `streamed`
-    /// allows the one-pass builder (jobs without metric relabeling).
+    /// allows the one-pass builder (jobs without metric relabeling, [`build_ordered`]).
     fn build(
         &mut self,
         parser: &Parser<'_>,
@@ -435,16 +470,13 @@ impl SampleLabels {
         settings: &JobSettings,
         streamed: bool,
     ) -> Result<Option<Labels>, ()> {
-        if streamed
-            && !self.last_unsorted
-            && build_streamed(parser.metric_name(), parser.labels(), fields, &mut self.encoded)
-        {
+        if streamed && build_ordered(parser, fields, &mut self.encoded) {
             return Ok(None);
         }
         let mut pairs = recycle(std::mem::take(&mut self.spare));
         pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
         pairs.extend(parser.labels());
-        self.last_unsorted = !sort_pairs(&mut pairs);
+        sort_pairs(&mut pairs);
         let built = final_labels(&mut pairs, &target.public_labels, fields, settings, &mut self.encoded);
         self.spare = recycle(pairs);
         built
@@ -1017,8 +1049,6 @@ mod tests {
             .settings
     }
 
-    /// Every sample's labels through the one-pass builder, then the sorting one, then the
-    /// general path: the first that applies must give what the general path gives.
     #[test]
     fn label_name_order_is_str_order() {
         let names = ["", "a", "ab", "b", "B", "_", "__name__", "le", "lé", "ü", "Ü", "z\u{10348}", "\u{7f}"];
@@ -1030,17 +1060,21 @@ mod tests {
     }
 
     #[test]
-    fn pairs_count_as_sorted_unless_labels_after_the_name_are_out_of_order() {
-        let mut upper_first =
-            vec![("__name__", Cow::Borrowed("m")), ("Zed", Cow::Borrowed("1")), ("a", Cow::Borrowed("2"))];
-        assert!(sort_pairs(&mut upper_first), "a label before __name__ is no disorder");
-        assert_eq!(upper_first.iter().map(|p| p.0).collect::<Vec<_>>(), ["Zed", "__name__", "a"]);
-        let mut bucket =
-            vec![("__name__", Cow::Borrowed("h")), ("path", Cow::Borrowed("/")), ("le", Cow::Borrowed("1"))];
-        assert!(!sort_pairs(&mut bucket));
-        assert_eq!(bucket.iter().map(|p| p.0).collect::<Vec<_>>(), ["__name__", "le", "path"]);
+    fn indices_sort_in_name_order() {
+        let names = ["path", "le", "Zed", "method", "a", "le", "ü", "_x"];
+        let mut order: Vec<u8> = (0..names.len() as u8).collect();
+        sort_indices(&mut order, &names);
+        let sorted: Vec<&str> = order.iter().map(|&i| names[usize::from(i)]).collect();
+        let mut expected = names.to_vec();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        let mut pairs: Vec<(&str, Cow<'_, str>)> = names.iter().map(|&n| (n, Cow::Borrowed("v"))).collect();
+        sort_pairs(&mut pairs);
+        assert_eq!(pairs.iter().map(|p| p.0).collect::<Vec<_>>(), expected);
     }
 
+    /// Every sample's labels through the one-pass builder (as written, then ordered), the
+    /// sorting one and the general path: each that applies must give what the general path gives.
     #[test]
     fn fast_label_builders_agree_with_the_general_path() {
         let body = concat!(
@@ -1073,20 +1107,22 @@ mod tests {
                 let general = sample_labels(pairs.iter().map(|(n, v)| (*n, v.as_ref())), &target, &settings);
                 let streamed = build_streamed(parser.metric_name(), parser.labels(), &fields, &mut encoded)
                     .then(|| Labels::from_encoded(&encoded));
+                let ordered =
+                    build_ordered(&parser, &fields, &mut encoded).then(|| Labels::from_encoded(&encoded));
                 let fast =
                     build_fast(&mut pairs, &fields, &mut encoded).then(|| Labels::from_encoded(&encoded));
                 let line = parser.line();
-                if let Some(streamed) = &streamed {
-                    assert_eq!(Some(streamed), general.as_ref(), "line {line}, honor_labels {honor}");
+                for built in [&streamed, &ordered, &fast].into_iter().flatten() {
+                    assert_eq!(Some(built), general.as_ref(), "line {line}, honor_labels {honor}");
                 }
-                if let Some(fast) = &fast {
-                    assert_eq!(Some(fast), general.as_ref(), "line {line}, honor_labels {honor}");
-                }
-                // Sorted input takes the one-pass path; a conflict takes neither.
+                // Sorted input takes the one-pass path as it comes, any other after ordering;
+                // a conflict takes none.
                 match line {
-                    1 | 3 | 7 | 8 | 10 => assert!(streamed.is_some(), "line {line}"),
-                    2 | 12 => assert!(streamed.is_none() && fast.is_some(), "line {line}"),
-                    4..=6 => assert!(streamed.is_none() && fast.is_none(), "line {line}"),
+                    1 | 3 | 7 | 8 | 10 => assert!(streamed.is_some() && ordered.is_some(), "line {line}"),
+                    2 | 11 | 12 => assert!(streamed.is_none() && ordered.is_some(), "line {line}"),
+                    4..=6 => {
+                        assert!(streamed.is_none() && ordered.is_none() && fast.is_none(), "line {line}")
+                    }
                     _ => {}
                 }
             }
