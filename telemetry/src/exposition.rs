@@ -568,12 +568,24 @@ impl<'a> Parser<'a> {
             return Err(self.error(self.series_start, "metric name is empty"));
         }
         let count = self.labels.len();
+        // Names compared in full only when their length and first and last bytes agree.
+        let mut signatures = [0u32; 32];
         for i in 0..count {
             let name_i = self.span_bytes(self.labels[i].0);
+            let signature = match name_i {
+                [first, .., last] => (name_i.len() as u32) << 16 | u32::from(*first) << 8 | u32::from(*last),
+                [only] => 1 << 16 | u32::from(*only),
+                [] => 0,
+            };
             let duplicate = name_i == METRIC_NAME.as_bytes()
-                || (count <= 32 && (0..i).any(|j| self.span_bytes(self.labels[j].0) == name_i));
+                || (count <= 32
+                    && (0..i)
+                        .any(|j| signatures[j] == signature && self.span_bytes(self.labels[j].0) == name_i));
             if duplicate {
                 return Err(self.duplicate_label(name_i));
+            }
+            if let Some(slot) = signatures.get_mut(i) {
+                *slot = signature;
             }
         }
         if count > 32 {

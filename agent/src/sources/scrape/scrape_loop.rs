@@ -305,13 +305,14 @@ fn sort_pairs(pairs: &mut [(&str, Cow<'_, str>)]) {
     }
 }
 
-/// Sorts `order` (indices into `names`) by name, as [`sort_pairs`] sorts pairs.
-fn sort_indices(order: &mut [u8], names: &[&str]) {
+/// Sorts `order` (indices into `pairs`) by name, as [`sort_pairs`] sorts pairs.
+fn sort_indices(order: &mut [u8], pairs: &[(&str, Cow<'_, str>)]) {
+    let name = |i: u8| pairs.get(usize::from(i)).map_or("", |p| p.0);
     for i in 1..order.len() {
         let current = order[i];
-        let name = names[usize::from(current)];
+        let current_name = name(current);
         let mut j = i;
-        while j > 0 && cmp_names(names[usize::from(order[j - 1])], name).is_gt() {
+        while j > 0 && cmp_names(name(order[j - 1]), current_name).is_gt() {
             order[j] = order[j - 1];
             j -= 1;
         }
@@ -391,26 +392,30 @@ fn build_streamed<'x>(
 
 /// [`build_streamed`] over the parser's labels put in name order by sorting their indices on
 /// the stack (most exporters write labels unsorted: client libraries keep declaration order,
-/// and histograms put `le` last). False when [`build_streamed`] is, or for more than
-/// [`ORDERED_LABELS`] labels.
-fn build_ordered(parser: &Parser<'_>, fields: &[TargetField], out: &mut Vec<u8>) -> bool {
+/// and histograms put `le` last). `pairs` is scratch space (left holding this sample's
+/// labels). False when [`build_streamed`] is, or for more than [`ORDERED_LABELS`] labels.
+fn build_ordered<'p>(
+    parser: &'p Parser<'_>,
+    fields: &[TargetField],
+    pairs: &mut Vec<(&'p str, Cow<'p, str>)>,
+    out: &mut Vec<u8>,
+) -> bool {
     let count = parser.label_count();
     if count > ORDERED_LABELS {
         return false;
     }
-    let mut names = [""; ORDERED_LABELS];
-    let mut values = [const { Cow::Borrowed("") }; ORDERED_LABELS];
+    pairs.clear();
+    pairs.extend(parser.labels());
     let mut order = [0u8; ORDERED_LABELS];
-    for (i, (name, value)) in parser.labels().take(ORDERED_LABELS).enumerate() {
-        names[i] = name;
-        values[i] = value;
+    for (i, slot) in order.iter_mut().enumerate().take(count) {
         // ORDERED_LABELS fits in a u8.
-        order[i] = i as u8;
+        *slot = i as u8;
     }
-    sort_indices(&mut order[..count], &names);
-    let labels = order[..count].iter().map(|&i| {
-        let i = usize::from(i);
-        (names[i], Cow::Borrowed(values[i].as_ref()))
+    let order = &mut order[..pairs.len()];
+    sort_indices(order, pairs);
+    let labels = order.iter().map(|&i| {
+        let (name, value) = &pairs[usize::from(i)];
+        (*name, Cow::Borrowed(value.as_ref()))
     });
     build_streamed(parser.metric_name(), labels, fields, out)
 }
@@ -470,10 +475,12 @@ impl SampleLabels {
         settings: &JobSettings,
         streamed: bool,
     ) -> Result<Option<Labels>, ()> {
-        if streamed && build_ordered(parser, fields, &mut self.encoded) {
+        let mut pairs = recycle(std::mem::take(&mut self.spare));
+        if streamed && build_ordered(parser, fields, &mut pairs, &mut self.encoded) {
+            self.spare = recycle(pairs);
             return Ok(None);
         }
-        let mut pairs = recycle(std::mem::take(&mut self.spare));
+        pairs.clear();
         pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
         pairs.extend(parser.labels());
         sort_pairs(&mut pairs);
@@ -1063,7 +1070,8 @@ mod tests {
     fn indices_sort_in_name_order() {
         let names = ["path", "le", "Zed", "method", "a", "le", "ü", "_x"];
         let mut order: Vec<u8> = (0..names.len() as u8).collect();
-        sort_indices(&mut order, &names);
+        let named: Vec<(&str, Cow<'_, str>)> = names.iter().map(|&n| (n, Cow::Borrowed("v"))).collect();
+        sort_indices(&mut order, &named);
         let sorted: Vec<&str> = order.iter().map(|&i| names[usize::from(i)]).collect();
         let mut expected = names.to_vec();
         expected.sort();
@@ -1107,8 +1115,8 @@ mod tests {
                 let general = sample_labels(pairs.iter().map(|(n, v)| (*n, v.as_ref())), &target, &settings);
                 let streamed = build_streamed(parser.metric_name(), parser.labels(), &fields, &mut encoded)
                     .then(|| Labels::from_encoded(&encoded));
-                let ordered =
-                    build_ordered(&parser, &fields, &mut encoded).then(|| Labels::from_encoded(&encoded));
+                let ordered = build_ordered(&parser, &fields, &mut Vec::new(), &mut encoded)
+                    .then(|| Labels::from_encoded(&encoded));
                 let fast =
                     build_fast(&mut pairs, &fields, &mut encoded).then(|| Labels::from_encoded(&encoded));
                 let line = parser.line();
