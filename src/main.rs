@@ -238,8 +238,10 @@ struct AgentArgs {
     /// Worker threads for scrapes, log tailing and sinks [default: half the CPUs the process
     /// may use (its cgroup's CPU limit counts), at least 1]. The agent's work comes in short
     /// bursts (a scrape, a batch) and every extra worker costs thread wake-ups, so fewer
-    /// workers use less CPU in all: one instead of two on a 2-CPU node saves about 8%. Raise
-    /// it for a node with many large targets.
+    /// workers use less CPU in all: one instead of two on a 2-CPU node saves about 8%. Long
+    /// work (parsing a large scrape, encoding a backlog) yields every few milliseconds, so one
+    /// worker keeps the others' scrapes, sends and health endpoints going. Raise it for a node
+    /// with many large targets. Without this flag, tokio's TOKIO_WORKER_THREADS is honoured.
     #[arg(long, env = "HARRIER_AGENT_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
 }
@@ -474,13 +476,19 @@ fn run_local(args: LocalArgs) -> anyhow::Result<()> {
 
 fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     allocator::tune_for_streaming();
-    let threads = args.threads.map_or_else(default_agent_threads, usize::from);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .thread_name("harrier-agent")
-        .build()
-        .context("starting the async runtime")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    match args.threads {
+        Some(threads) => {
+            builder.worker_threads(usize::from(threads));
+        }
+        // tokio's own variable still works when --threads is not given.
+        None if std::env::var_os("TOKIO_WORKER_THREADS").is_some() => {}
+        None => {
+            builder.worker_threads(default_agent_threads());
+        }
+    }
+    let runtime =
+        builder.enable_all().thread_name("harrier-agent").build().context("starting the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(wait_for_signals(shutdown.clone()));

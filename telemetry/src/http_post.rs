@@ -83,7 +83,7 @@ impl BodyPoster {
 
     /// Sends one body and classifies the outcome.
     pub async fn post(&self, body: Bytes) -> Attempt {
-        if let Some(plain) = &self.plain {
+        if let Some(plain) = self.plain.as_ref().filter(|p| p.in_use()) {
             let outcome = plain
                 .post(body.clone(), self.timeout, DRAINED_BODY_BYTES, self.policy.logged_body_bytes)
                 .await;

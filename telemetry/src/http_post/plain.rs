@@ -5,9 +5,12 @@
 //! Why: the agent sends a request per scrape or log batch, and reqwest's per-request layers
 //! (the redirect policy and response future re-parse the URL each time, a tower stack, a
 //! timeout future) cost about as much as the rest of a request's client-side work. Here the
-//! URI and headers are built once. A redirect is not followed here: the caller repeats the
-//! request through reqwest, which follows it as configured. `https`, proxies and credentials
-//! (read from files per request) always go through reqwest.
+//! URI and headers are built once. A redirect (301, 302, 303, 307, 308) is not followed here:
+//! the caller repeats the request through reqwest, which follows it as configured, and sends
+//! everything after through reqwest too. `https`, proxies and credentials (configured, or in
+//! the URL's user info; files are read per request) always go through reqwest. Connections get
+//! reqwest's TCP keepalive, and the timeout bounds the whole exchange as reqwest's does: a
+//! response whose body stalls is classified by its status with the body read so far.
 
 use super::Attempt;
 use crate::http_client::{HttpClientConfig, USER_AGENT, error_chain};
@@ -18,10 +21,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How long an idle connection stays pooled (reqwest's default).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// reqwest's TCP keepalive: idle time before the first probe, between probes, and probes.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+const KEEPALIVE_RETRIES: u32 = 3;
 
 /// What a plain POST got.
 pub(super) enum PlainOutcome {
@@ -39,6 +46,8 @@ pub(super) struct PlainPoster {
     uri: http::Uri,
     headers: HeaderMap,
     follow_redirects: bool,
+    /// Set once the endpoint redirected: from then on reqwest sends everything.
+    redirected: AtomicBool,
 }
 
 impl PlainPoster {
@@ -49,13 +58,15 @@ impl PlainPoster {
         headers: &HeaderMap,
         http: &HttpClientConfig,
     ) -> Option<Self> {
+        // reqwest turns `user:password@` into Basic credentials.
+        let user_info = !url.username().is_empty() || url.password().is_some();
         let proxied = http.proxy_url.as_deref().is_some_and(|u| !u.is_empty())
             || http.proxy_from_environment.unwrap_or(false);
         let credentials = http.basic_auth.is_some()
             || http.authorization.is_some()
             || http.bearer_token.as_deref().is_some_and(|t| !t.is_empty())
             || http.bearer_token_file.as_deref().is_some_and(|f| !f.is_empty());
-        if url.scheme() != "http" || proxied || credentials {
+        if url.scheme() != "http" || user_info || proxied || credentials {
             return None;
         }
         let uri: http::Uri = url.as_str().parse().ok()?;
@@ -65,11 +76,20 @@ impl PlainPoster {
         }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.set_keepalive(Some(KEEPALIVE));
+        connector.set_keepalive_interval(Some(KEEPALIVE));
+        connector.set_keepalive_retries(Some(KEEPALIVE_RETRIES));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Some(PlainPoster { client, uri, headers, follow_redirects: http.follow_redirects.unwrap_or(true) })
+        let follow_redirects = http.follow_redirects.unwrap_or(true);
+        Some(PlainPoster { client, uri, headers, follow_redirects, redirected: AtomicBool::new(false) })
+    }
+
+    /// False once the endpoint redirected (reqwest takes over).
+    pub(super) fn in_use(&self) -> bool {
+        !self.redirected.load(Ordering::Relaxed)
     }
 
     /// POSTs `body` within `timeout` and reads up to `success_limit` bytes of a 2xx response's
@@ -81,46 +101,46 @@ impl PlainPoster {
         success_limit: usize,
         error_limit: usize,
     ) -> PlainOutcome {
-        let exchange = async {
-            let mut request = http::Request::new(Full::new(body));
-            *request.method_mut() = http::Method::POST;
-            *request.uri_mut() = self.uri.clone();
-            *request.headers_mut() = self.headers.clone();
-            let response = self.client.request(request).await.map_err(|e| error_chain(&e))?;
-            let status = response.status();
-            if status.is_redirection() && self.follow_redirects {
-                return Ok(PlainOutcome::Redirect);
-            }
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let limit = if status.is_success() { success_limit } else { error_limit };
-            let mut incoming = response.into_body();
-            let mut prefix = Vec::new();
-            while prefix.len() < limit {
-                match incoming.frame().await {
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            prefix.extend_from_slice(&data[..data.len().min(limit - prefix.len())]);
-                        }
-                    }
-                    Some(Err(_)) | None => break,
-                }
-            }
-            Ok(PlainOutcome::Response { status, retry_after, body: prefix })
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return failed(error_chain(&e)),
+            Err(_) => return failed(format!("request timed out after {timeout:?}")),
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(reason)) => {
-                PlainOutcome::Failed(Attempt::Retry { status: None, retry_after: None, reason })
-            }
-            Err(_) => PlainOutcome::Failed(Attempt::Retry {
-                status: None,
-                retry_after: None,
-                reason: format!("request timed out after {timeout:?}"),
-            }),
+        let status = response.status();
+        let followed = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+        if followed && self.follow_redirects {
+            self.redirected.store(true, Ordering::Relaxed);
+            return PlainOutcome::Redirect;
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let limit = if status.is_success() { success_limit } else { error_limit };
+        let mut incoming = response.into_body();
+        let mut prefix = Vec::new();
+        // As with reqwest, a body that fails or stalls past the deadline ends the read; the
+        // status decides.
+        while prefix.len() < limit {
+            match tokio::time::timeout_at(deadline, incoming.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        prefix.extend_from_slice(&data[..data.len().min(limit - prefix.len())]);
+                    }
+                }
+                Ok(Some(Err(_)) | None) | Err(_) => break,
+            }
+        }
+        PlainOutcome::Response { status, retry_after, body: prefix }
     }
+}
+
+fn failed(reason: String) -> PlainOutcome {
+    PlainOutcome::Failed(Attempt::Retry { status: None, retry_after: None, reason })
 }

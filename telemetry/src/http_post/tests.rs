@@ -103,11 +103,15 @@ async fn a_redirect_on_the_lean_path_is_followed_through_reqwest_with_the_body()
     let p = poster(format!("{base}/moved"), &HttpClientConfig::default(), Duration::from_secs(5));
     assert!(p.plain.is_some());
     assert_eq!(p.post(Bytes::from_static(b"moved body")).await, Attempt::Delivered { status: 204 });
+    // From then on reqwest sends everything.
+    assert!(!p.plain.as_ref().unwrap().in_use());
+    assert_eq!(p.post(Bytes::from_static(b"again")).await, Attempt::Delivered { status: 204 });
     let seen = seen.lock().unwrap().clone();
-    // The lean attempt, reqwest's repeat, and reqwest following the redirect.
+    // The lean attempt, reqwest's repeat, reqwest following the redirect; then reqwest only.
     let paths: Vec<&str> = seen.iter().map(|(p, _, _)| p.as_str()).collect();
-    assert_eq!(paths, ["/moved", "/moved", "/write"]);
+    assert_eq!(paths, ["/moved", "/moved", "/write", "/moved", "/write"]);
     assert_eq!(seen[2].2, b"moved body");
+    assert_eq!(seen[4].2, b"again");
 
     let no_follow = HttpClientConfig { follow_redirects: Some(false), ..Default::default() };
     let p = poster(format!("{base}/moved"), &no_follow, Duration::from_secs(5));
@@ -129,4 +133,39 @@ async fn no_response_on_the_lean_path_is_retried() {
     let refused = poster(url, &HttpClientConfig::default(), Duration::from_secs(5));
     assert!(refused.plain.is_some());
     assert!(matches!(refused.post(Bytes::from_static(b"x")).await, Attempt::Retry { status: None, .. }));
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_go_through_reqwest_as_basic_auth() {
+    let (base, seen) = serve().await;
+    let url = base.replace("http://", "http://user:pw@") + "/write";
+    let p = poster(url, &HttpClientConfig::default(), Duration::from_secs(5));
+    assert!(p.plain.is_none());
+    assert_eq!(p.post(Bytes::from_static(b"x")).await, Attempt::Delivered { status: 204 });
+    let headers = seen.lock().unwrap()[0].1.clone();
+    let authorization = headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str());
+    // base64("user:pw")
+    assert_eq!(authorization, Some("Basic dXNlcjpwdw=="));
+}
+
+#[tokio::test]
+async fn a_response_whose_body_stalls_is_classified_by_its_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial";
+                let _ = socket.write_all(head.as_bytes()).await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            });
+        }
+    });
+    let p = poster(format!("http://{addr}/write"), &HttpClientConfig::default(), Duration::from_millis(300));
+    assert!(p.plain.is_some());
+    // Delivered, not retried (a retry would send the data twice).
+    assert_eq!(p.post(Bytes::from_static(b"x")).await, Attempt::Delivered { status: 200 });
 }

@@ -142,6 +142,9 @@ pub async fn run_writer(
         loop {
             let Some(batch) = batcher.lock().take_sealed_merged() else { break };
             encoder = write_batch(&queue, batch, encoder, &external, &metrics).await;
+            // A backlog of records (a large scrape cut into pieces) is encoded one record at a
+            // time, letting other tasks run in between (the agent may have one worker thread).
+            tokio::task::yield_now().await;
         }
         if closing_now {
             return;

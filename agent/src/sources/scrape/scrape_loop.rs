@@ -494,6 +494,18 @@ impl SampleLabels {
     }
 }
 
+/// Samples a scrape appends between yields to the runtime: a few milliseconds of work, so that
+/// a large target (kube-state-metrics, say) does not hold a worker thread (the agent may run on
+/// one) away from other scrapes, the sinks and the health endpoints for its whole parse.
+const SAMPLES_PER_YIELD: u64 = 4096;
+
+/// Yields to the runtime every [`SAMPLES_PER_YIELD`] samples (`samples` counts them so far).
+async fn yield_periodically(samples: u64) {
+    if samples.is_multiple_of(SAMPLES_PER_YIELD) {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Counts of one scrape, for the report series.
 #[derive(Debug, Default)]
 struct ScrapeCounts {
@@ -680,13 +692,17 @@ impl ScrapeLoop {
         );
         let mut counts = ScrapeCounts::default();
         let mut scraped = None;
-        let result = fetched.and_then(|(body, content_type)| {
-            self.last_body_size = body.len();
-            let format = Format::from_content_type(content_type.as_deref());
-            let appended = self.append(&body, format, timestamp, &settings, &mut batch, &mut counts);
-            scraped = Some((body, format));
-            appended
-        });
+        let result = match fetched {
+            Ok((body, content_type)) => {
+                self.last_body_size = body.len();
+                let format = Format::from_content_type(content_type.as_deref());
+                let appended =
+                    self.append(&body, format, timestamp, &settings, &mut batch, &mut counts).await;
+                scraped = Some((body, format));
+                appended
+            }
+            Err(failure) => Err(failure),
+        };
         let mut stale = match &result {
             Ok(()) => self.cache.finish_success(timestamp),
             Err(_) => {
@@ -873,7 +889,7 @@ impl ScrapeLoop {
     }
 
     /// Parses `body` into `batch`. On error the caller discards the batch.
-    fn append(
+    async fn append(
         &mut self,
         body: &[u8],
         format: Format,
@@ -884,12 +900,13 @@ impl ScrapeLoop {
     ) -> Result<(), ScrapeFailure> {
         let mut parser = Parser::new(body, format);
         if settings.metric_relabel_rules.is_empty() {
-            return self.append_built(&mut parser, timestamp, settings, batch, counts);
+            return self.append_built(&mut parser, timestamp, settings, batch, counts).await;
         }
         let mut sample_limit_exceeded = false;
         let track_explicit = settings.track_timestamps_staleness;
         while parser.advance().map_err(ScrapeFailure::Parse)? {
             counts.total += 1;
+            yield_periodically(counts.total).await;
             let explicit = if settings.honor_timestamps { parser.timestamp_ms() } else { None };
             let key = parser.series_key();
             let (hash, built) = match self.cache.lookup(key) {
@@ -956,7 +973,7 @@ impl ScrapeLoop {
 
     /// Parses into `batch` for a job without metric relabeling: each sample's final labels are
     /// built afresh and found in the cache by their hash (see the cache's module docs).
-    fn append_built(
+    async fn append_built(
         &mut self,
         parser: &mut Parser<'_>,
         timestamp: i64,
@@ -969,6 +986,7 @@ impl ScrapeLoop {
         let mut builder = SampleLabels::new();
         while parser.advance().map_err(ScrapeFailure::Parse)? {
             counts.total += 1;
+            yield_periodically(counts.total).await;
             let explicit = if settings.honor_timestamps { parser.timestamp_ms() } else { None };
             let built = builder.build(parser, &self.target, &self.target_fields, settings, true);
             let (hash, mut labels) = match built {
