@@ -15,6 +15,9 @@ mod validate;
 
 pub use validate::{HttpConfigIssue, join_dir, resolve_paths, validate};
 
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::RequestBuilder;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -111,6 +114,52 @@ pub struct HttpClientConfig {
     pub proxy_connect_header: Option<yaml_serde::Value>,
     #[serde(default)]
     pub http_headers: Option<yaml_serde::Value>,
+}
+
+impl HttpClientConfig {
+    /// Whether requests go through a proxy: `proxy_url`, or the environment's with
+    /// `proxy_from_environment`.
+    pub fn uses_proxy(&self) -> bool {
+        self.proxy_url.as_deref().is_some_and(|u| !u.is_empty())
+            || self.proxy_from_environment.unwrap_or(false)
+    }
+
+    /// Whether requests carry credentials configured here (`basic_auth`, `authorization`,
+    /// `bearer_token[_file]`), which [`apply_auth`] adds.
+    pub fn has_credentials(&self) -> bool {
+        self.basic_auth.is_some()
+            || self.authorization.is_some()
+            || self.bearer_token.as_deref().is_some_and(|t| !t.is_empty())
+            || self.bearer_token_file.as_deref().is_some_and(|f| !f.is_empty())
+    }
+}
+
+/// How long an idle pooled connection stays open (reqwest's default).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// reqwest's TCP keepalive: idle time before the first probe, between probes, and probes.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// hyper-util's pooled HTTP/1 client, for the plain-`http` paths that bypass reqwest (scrapes,
+/// remote_write and Loki POSTs), with reqwest's connection settings: TCP_NODELAY, TCP keepalive,
+/// the pool's idle timeout. `read_buffer` fixes each connection's read buffer at that many
+/// bytes (else hyper grows it towards the largest read).
+pub fn plain_http_client<B>(read_buffer: Option<usize>) -> Client<HttpConnector, B>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+{
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(KEEPALIVE));
+    connector.set_keepalive_interval(Some(KEEPALIVE));
+    connector.set_keepalive_retries(Some(KEEPALIVE_RETRIES));
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder.pool_idle_timeout(POOL_IDLE_TIMEOUT).pool_timer(TokioTimer::new());
+    if let Some(bytes) = read_buffer {
+        builder.http1_read_buf_exact_size(bytes);
+    }
+    builder.build(connector)
 }
 
 /// The User-Agent Harrier sends (Prometheus sends `Prometheus/<version>`).

@@ -13,22 +13,15 @@
 //! response whose body stalls is classified by its status with the body read so far.
 
 use super::Attempt;
-use crate::http_client::{HttpClientConfig, USER_AGENT, error_chain};
+use crate::http_client::{HttpClientConfig, USER_AGENT, error_chain, plain_http_client};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-/// How long an idle connection stays pooled (reqwest's default).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// reqwest's TCP keepalive: idle time before the first probe, between probes, and probes.
-const KEEPALIVE: Duration = Duration::from_secs(15);
-const KEEPALIVE_RETRIES: u32 = 3;
 
 /// What a plain POST got.
 pub(super) enum PlainOutcome {
@@ -60,13 +53,7 @@ impl PlainPoster {
     ) -> Option<Self> {
         // reqwest turns `user:password@` into Basic credentials.
         let user_info = !url.username().is_empty() || url.password().is_some();
-        let proxied = http.proxy_url.as_deref().is_some_and(|u| !u.is_empty())
-            || http.proxy_from_environment.unwrap_or(false);
-        let credentials = http.basic_auth.is_some()
-            || http.authorization.is_some()
-            || http.bearer_token.as_deref().is_some_and(|t| !t.is_empty())
-            || http.bearer_token_file.as_deref().is_some_and(|f| !f.is_empty());
-        if url.scheme() != "http" || user_info || proxied || credentials {
+        if url.scheme() != "http" || user_info || http.uses_proxy() || http.has_credentials() {
             return None;
         }
         let uri: http::Uri = url.as_str().parse().ok()?;
@@ -74,15 +61,7 @@ impl PlainPoster {
         if !headers.contains_key(reqwest::header::USER_AGENT) {
             headers.insert(reqwest::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(KEEPALIVE));
-        connector.set_keepalive_interval(Some(KEEPALIVE));
-        connector.set_keepalive_retries(Some(KEEPALIVE_RETRIES));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let client = plain_http_client(None);
         let follow_redirects = http.follow_redirects.unwrap_or(true);
         Some(PlainPoster { client, uri, headers, follow_redirects, redirected: AtomicBool::new(false) })
     }

@@ -70,12 +70,6 @@ pub(crate) struct JobSettings {
     pub file_sd_configs: Vec<FileSdConfig>,
 }
 
-/// Whether the job's HTTP settings configure no proxy (plain-`http` scrapes can then bypass
-/// reqwest).
-fn uses_no_proxy(http: &HttpClientConfig) -> bool {
-    http.proxy_url.as_deref().is_none_or(str::is_empty) && !http.proxy_from_environment.unwrap_or(false)
-}
-
 /// A scrape job ready to run: hand a list of these to
 /// [`ScrapeManager::apply_jobs`](super::ScrapeManager::apply_jobs).
 #[derive(Debug, Clone)]
@@ -254,7 +248,7 @@ impl ScrapeJob {
             name_validation: names,
             http: cfg.http.clone(),
             client,
-            plain_client: uses_no_proxy(&cfg.http).then(super::plain_http::build_client),
+            plain_client: (!cfg.http.uses_proxy()).then(super::plain_http::build_client),
             accept_header,
             extra_scrape_metrics: global.extra_scrape_metrics.unwrap_or(false),
             static_configs: cfg.static_configs.clone(),

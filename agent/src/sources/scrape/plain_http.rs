@@ -16,17 +16,14 @@
 //! proxy always go through reqwest.
 
 use bytes::Bytes;
+use harrier_telemetry::http_client::plain_http_client;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::io::Write;
-use std::time::Duration;
 
 /// Bytes read from a connection at a time (and what an idle pooled connection keeps).
 pub(crate) const READ_BUFFER_BYTES: usize = 16 << 10;
-/// How long an idle connection stays pooled (reqwest's default).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Compressed bytes fed to the gzip decoder at a time, so that one chunk of a compression
 /// bomb cannot inflate far past the body size limit before it is checked.
 const GZIP_FEED_BYTES: usize = 1024;
@@ -35,13 +32,7 @@ const GZIP_FEED_BYTES: usize = 1024;
 pub(crate) type PlainClient = Client<HttpConnector, Empty<Bytes>>;
 
 pub(crate) fn build_client() -> PlainClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .http1_read_buf_exact_size(READ_BUFFER_BYTES)
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_timer(TokioTimer::new())
-        .build(connector)
+    plain_http_client(Some(READ_BUFFER_BYTES))
 }
 
 /// Why a plain fetch did not produce a body.

@@ -305,21 +305,6 @@ fn sort_pairs(pairs: &mut [(&str, Cow<'_, str>)]) {
     }
 }
 
-/// Sorts `order` (indices into `pairs`) by name, as [`sort_pairs`] sorts pairs.
-fn sort_indices(order: &mut [u8], pairs: &[(&str, Cow<'_, str>)]) {
-    let name = |i: u8| pairs.get(usize::from(i)).map_or("", |p| p.0);
-    for i in 1..order.len() {
-        let current = order[i];
-        let current_name = name(current);
-        let mut j = i;
-        while j > 0 && cmp_names(name(order[j - 1]), current_name).is_gt() {
-            order[j] = order[j - 1];
-            j -= 1;
-        }
-        order[j] = current;
-    }
-}
-
 /// Orders two label names as `str`'s `Ord` does, deciding on the first byte inline when it
 /// differs (most label names do), instead of a call to `memcmp`.
 #[inline]
@@ -390,34 +375,18 @@ fn build_streamed<'x>(
     true
 }
 
-/// [`build_streamed`] over the parser's labels put in name order by sorting their indices on
-/// the stack (most exporters write labels unsorted: client libraries keep declaration order,
-/// and histograms put `le` last). `pairs` is scratch space (left holding this sample's
-/// labels). False when [`build_streamed`] is, or for more than [`ORDERED_LABELS`] labels.
-fn build_ordered<'p>(
-    parser: &'p Parser<'_>,
+/// [`build_streamed`] over a sample's labels (`__name__` excluded), sorted here first: most
+/// exporters write them unsorted (client libraries keep declaration order, and histograms put
+/// `le` last). False when [`build_streamed`] is.
+fn build_ordered(
+    metric: &str,
+    pairs: &mut [(&str, Cow<'_, str>)],
     fields: &[TargetField],
-    pairs: &mut Vec<(&'p str, Cow<'p, str>)>,
     out: &mut Vec<u8>,
 ) -> bool {
-    let count = parser.label_count();
-    if count > ORDERED_LABELS {
-        return false;
-    }
-    pairs.clear();
-    pairs.extend(parser.labels());
-    let mut order = [0u8; ORDERED_LABELS];
-    for (i, slot) in order.iter_mut().enumerate().take(count) {
-        // ORDERED_LABELS fits in a u8.
-        *slot = i as u8;
-    }
-    let order = &mut order[..pairs.len()];
-    sort_indices(order, pairs);
-    let labels = order.iter().map(|&i| {
-        let (name, value) = &pairs[usize::from(i)];
-        (*name, Cow::Borrowed(value.as_ref()))
-    });
-    build_streamed(parser.metric_name(), labels, fields, out)
+    sort_pairs(pairs);
+    let labels = pairs.iter().map(|(name, value)| (*name, Cow::Borrowed(value.as_ref())));
+    build_streamed(metric, labels, fields, out)
 }
 
 /// An empty vector of borrowed pairs reusing `v`'s allocation for another lifetime (the pairs of
@@ -449,15 +418,12 @@ fn final_labels(
 /// Builds each sample's final labels in buffers kept between samples: [`build_streamed`]
 /// when it applies, else [`final_labels`].
 struct SampleLabels {
-    /// The pairs vector of [`final_labels`], empty between samples.
+    /// The sample's labels as pairs (for [`build_ordered`] and [`final_labels`]), empty between
+    /// samples.
     spare: Vec<(&'static str, Cow<'static, str>)>,
     /// The packed labels of the last sample built in one pass (`Ok(None)` from `build`).
     encoded: Vec<u8>,
 }
-
-/// The most labels a sample may have for [`SampleLabels::build`] to order them on the stack;
-/// more take the pairs path.
-const ORDERED_LABELS: usize = 24;
 
 impl SampleLabels {
     fn new() -> Self {
@@ -476,15 +442,15 @@ impl SampleLabels {
         streamed: bool,
     ) -> Result<Option<Labels>, ()> {
         let mut pairs = recycle(std::mem::take(&mut self.spare));
-        if streamed && build_ordered(parser, fields, &mut pairs, &mut self.encoded) {
-            self.spare = recycle(pairs);
-            return Ok(None);
-        }
-        pairs.clear();
-        pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
         pairs.extend(parser.labels());
-        sort_pairs(&mut pairs);
-        let built = final_labels(&mut pairs, &target.public_labels, fields, settings, &mut self.encoded);
+        let built = if streamed && build_ordered(parser.metric_name(), &mut pairs, fields, &mut self.encoded)
+        {
+            Ok(None)
+        } else {
+            // `build_fast` puts `__name__` in its place.
+            pairs.push((METRIC_NAME, Cow::Borrowed(parser.metric_name())));
+            final_labels(&mut pairs, &target.public_labels, fields, settings, &mut self.encoded)
+        };
         self.spare = recycle(pairs);
         built
     }
@@ -1085,15 +1051,10 @@ mod tests {
     }
 
     #[test]
-    fn indices_sort_in_name_order() {
+    fn pairs_sort_in_name_order() {
         let names = ["path", "le", "Zed", "method", "a", "le", "ü", "_x"];
-        let mut order: Vec<u8> = (0..names.len() as u8).collect();
-        let named: Vec<(&str, Cow<'_, str>)> = names.iter().map(|&n| (n, Cow::Borrowed("v"))).collect();
-        sort_indices(&mut order, &named);
-        let sorted: Vec<&str> = order.iter().map(|&i| names[usize::from(i)]).collect();
         let mut expected = names.to_vec();
         expected.sort();
-        assert_eq!(sorted, expected);
         let mut pairs: Vec<(&str, Cow<'_, str>)> = names.iter().map(|&n| (n, Cow::Borrowed("v"))).collect();
         sort_pairs(&mut pairs);
         assert_eq!(pairs.iter().map(|p| p.0).collect::<Vec<_>>(), expected);
@@ -1133,7 +1094,8 @@ mod tests {
                 let general = sample_labels(pairs.iter().map(|(n, v)| (*n, v.as_ref())), &target, &settings);
                 let streamed = build_streamed(parser.metric_name(), parser.labels(), &fields, &mut encoded)
                     .then(|| Labels::from_encoded(&encoded));
-                let ordered = build_ordered(&parser, &fields, &mut Vec::new(), &mut encoded)
+                let mut labels: Vec<(&str, Cow<'_, str>)> = parser.labels().collect();
+                let ordered = build_ordered(parser.metric_name(), &mut labels, &fields, &mut encoded)
                     .then(|| Labels::from_encoded(&encoded));
                 let fast =
                     build_fast(&mut pairs, &fields, &mut encoded).then(|| Labels::from_encoded(&encoded));
