@@ -719,10 +719,12 @@ impl ScrapeLoop {
         if failure.is_none() {
             if !settings.metric_relabel_rules.is_empty() {
                 self.cache.set_previous(None);
-            } else if !self.cache.previous_covers_last_scrape()
-                && let Some((body, format)) = scraped
-            {
-                self.cache.set_previous(PreviousBody::new(&body, format, Arc::clone(&settings)));
+            } else if !self.cache.previous_covers_last_scrape() {
+                if let Some((body, format)) = scraped {
+                    self.cache.set_previous(PreviousBody::new(&body, format, Arc::clone(&settings)));
+                }
+            } else {
+                self.cache.settle_previous();
             }
         }
         self.metrics.record_scrape(

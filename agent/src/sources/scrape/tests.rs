@@ -437,8 +437,9 @@ async fn vanished_series_get_their_labels_from_the_kept_body() {
     );
     manager.apply_jobs(vec![job(&config)]);
     let is_stale = |s: &Series| is_stale_nan(s.samples[0].value);
-    wait_for(&sink, "two scrapes of the first body", |b| {
-        b.iter().filter(|x| has_up(x, 1.0, &[])).count() >= 2
+    // Five scrapes: the kept body outlasted three and was recompressed (`PreviousBody::settle`).
+    wait_for(&sink, "five scrapes of the first body", |b| {
+        b.iter().filter(|x| has_up(x, 1.0, &[])).count() >= 5
     })
     .await;
     let mut live: Vec<Labels> =
@@ -988,6 +989,34 @@ fn label_validation_follows_the_scheme() {
 }
 
 #[test]
+fn a_kept_body_is_recompressed_once_it_has_outlasted_three_scrapes() {
+    use super::cache::PreviousBody;
+    use harrier_telemetry::exposition::Format;
+    let body: String = (0..2000)
+        .map(|i| {
+            format!(
+                "http_requests_total{{method=\"GET\",code=\"{}\",path=\"/api/v{}\"}} {i}\n",
+                200 + i % 7,
+                i % 13
+            )
+        })
+        .collect();
+    let settings = job("job_name: k\nstatic_configs: [{targets: ['x:1']}]\n").settings;
+    let mut kept = PreviousBody::new(body.as_bytes(), Format::PrometheusText, settings).unwrap();
+    let snappy = kept.compressed_len();
+    kept.settle();
+    kept.settle();
+    assert_eq!(kept.compressed_len(), snappy, "still snappy after two scrapes");
+    kept.settle();
+    let deflated = kept.compressed_len();
+    assert!(deflated * 4 < snappy * 3, "deflate {deflated} bytes, snappy {snappy}");
+    assert_eq!(kept.body().unwrap(), body.as_bytes());
+    kept.settle();
+    assert_eq!(kept.compressed_len(), deflated);
+    assert_eq!(kept.body().unwrap(), body.as_bytes());
+}
+
+#[test]
 fn cache_is_flushed_when_failing_scrapes_churn() {
     use super::cache::{Admission, ScrapeCache};
     let mut cache = ScrapeCache::default();
@@ -1012,6 +1041,36 @@ fn cache_is_flushed_when_failing_scrapes_churn() {
         cache.finish_failure(2);
         // Without the forced flush this would reach 6001 entries.
         assert!(cache.len() <= 2 + 1000 + 600, "scrape {scrape}: {} entries", cache.len());
+    }
+}
+
+#[test]
+fn undo_buffers_live_only_while_a_scrape_records() {
+    use super::cache::{BuiltAdmission, ScrapeCache};
+    let (mut first, mut second) = (ScrapeCache::default(), ScrapeCache::default());
+    let hashes: Vec<u64> = (0..3000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+    for &hash in &hashes {
+        assert_eq!(first.admit_built(hash, 1000, 1000, true), BuiltAdmission::Accepted { new: true });
+    }
+    assert!(first.undo_capacity() >= 3000);
+    first.finish_success(1000);
+    assert_eq!(first.undo_capacity(), 0, "released with the scrape");
+    // The next scrape on this thread, of another target, takes the buffer over.
+    second.admit_built(1, 1000, 1000, true);
+    assert!(second.undo_capacity() >= 3000, "the pooled buffer");
+    second.finish_success(1000);
+    // A failed scrape still rolls back everything it recorded, then releases the buffer.
+    // (Explicit timestamps ahead of the scrape's, so that a rollback shows.)
+    for &hash in &hashes {
+        assert_eq!(first.admit_built(hash, 5000, 2000, true), BuiltAdmission::Accepted { new: false });
+    }
+    assert!(first.admit_built(7, 2000, 2000, true) == BuiltAdmission::Accepted { new: true });
+    first.finish_failure(2000);
+    assert_eq!(first.undo_capacity(), 0);
+    assert_eq!(first.series_count(), hashes.len(), "the new series is gone");
+    for &hash in &hashes {
+        // 5000 was rolled back: 4000 is not out of order.
+        assert!(matches!(first.admit_built(hash, 4000, 3000, true), BuiltAdmission::Accepted { .. }));
     }
 }
 

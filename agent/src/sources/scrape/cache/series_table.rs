@@ -1,0 +1,261 @@
+//! The per-target table of final series, kept in scrape order.
+//!
+//! A target writes its series in the same order every scrape, so the table keeps them in the
+//! order they were first produced (a `Vec`), and a lookup first tries the slot it found last
+//! and the one after it: a steady-state scrape walks the table front to back, reading memory
+//! sequentially, instead of landing on a random bucket per sample (a cache miss each). An
+//! index from hash to slot (a `hashbrown::HashTable` of `u32`) answers every other lookup: a
+//! new series, a target that reordered its output, a second line for the same series.
+//!
+//! Memory: 8 bytes of key plus the value per slot, the `Vec` growing by doubling, and 5 bytes
+//! per index bucket. For a 1,005-series target and a 24-byte value that is 32 + 10 KB, where a
+//! `HashMap<u64, V>` (whose buckets hold key and value, at a load factor that rounds 1,005 up
+//! to 2,048 buckets) takes 67 KB.
+//!
+//! Removal moves the last slot into the hole (`swap_remove`), so order degrades only where
+//! series go away; `retain` keeps the order of what it keeps. The keys are already hashes
+//! (randomly seeded by the cache), so they are used as the index's hash as they are.
+
+use hashbrown::HashTable;
+
+/// A key (a final label set's hash) and its value.
+#[derive(Debug, Clone)]
+struct Slot<V> {
+    hash: u64,
+    value: V,
+}
+
+/// Final series by hash, in the order they were first produced (module docs).
+#[derive(Debug)]
+pub(crate) struct SeriesTable<V> {
+    slots: Vec<Slot<V>>,
+    /// Slot positions by hash.
+    index: HashTable<u32>,
+    /// The slot the last successful lookup found (`usize::MAX` after [`SeriesTable::rewind`]):
+    /// a lookup tries it and the one after it first.
+    last: usize,
+}
+
+impl<V> Default for SeriesTable<V> {
+    fn default() -> Self {
+        SeriesTable { slots: Vec::new(), index: HashTable::new(), last: usize::MAX }
+    }
+}
+
+impl<V> SeriesTable<V> {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Starts a new pass in scrape order: the next lookup tries the first slot first.
+    pub fn rewind(&mut self) {
+        self.last = usize::MAX;
+    }
+
+    /// The slot holding `hash`, if any.
+    fn position(&mut self, hash: u64) -> Option<usize> {
+        let last = self.last;
+        for at in [last, last.wrapping_add(1)] {
+            if self.slots.get(at).is_some_and(|s| s.hash == hash) {
+                self.last = at;
+                return Some(at);
+            }
+        }
+        let slots = &self.slots;
+        let at =
+            *self.index.find(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash))? as usize;
+        self.last = at;
+        Some(at)
+    }
+
+    pub fn get(&mut self, hash: u64) -> Option<&V> {
+        let at = self.position(hash)?;
+        self.slots.get(at).map(|s| &s.value)
+    }
+
+    pub fn get_mut(&mut self, hash: u64) -> Option<&mut V> {
+        let at = self.position(hash)?;
+        self.slots.get_mut(at).map(|s| &mut s.value)
+    }
+
+    /// The value of `hash`, inserted by `make` if the table lacks it (`None` if `make` declines).
+    pub fn get_or_try_insert(&mut self, hash: u64, make: impl FnOnce() -> Option<V>) -> Option<&mut V> {
+        let at = match self.position(hash) {
+            Some(at) => at,
+            None => self.push(hash, make()?)?,
+        };
+        self.slots.get_mut(at).map(|s| &mut s.value)
+    }
+
+    /// Appends a slot for `hash` (not in the table); `None` past `u32::MAX` slots.
+    fn push(&mut self, hash: u64, value: V) -> Option<usize> {
+        let at = self.slots.len();
+        let position = u32::try_from(at).ok()?;
+        self.slots.push(Slot { hash, value });
+        let slots = &self.slots;
+        self.index.insert_unique(hash, position, |p| slot_hash(slots, p));
+        Some(at)
+    }
+
+    /// Removes `hash`, moving the last slot into its place.
+    pub fn remove(&mut self, hash: u64) -> Option<V> {
+        let slots = &self.slots;
+        let entry =
+            self.index.find_entry(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash)).ok()?;
+        let (at, _) = entry.remove();
+        let at = at as usize;
+        let removed = self.slots.swap_remove(at);
+        if let Some(moved) = self.slots.get(at) {
+            // The former last slot now sits at `at`.
+            let from = self.slots.len();
+            if let Some(p) = self.index.find_mut(moved.hash, |&p| p as usize == from) {
+                *p = at as u32;
+            }
+        }
+        self.last = usize::MAX;
+        Some(removed.value)
+    }
+
+    /// Keeps the series `keep` approves, in their order.
+    pub fn retain(&mut self, mut keep: impl FnMut(u64, &mut V) -> bool) {
+        let before = self.slots.len();
+        self.slots.retain_mut(|s| keep(s.hash, &mut s.value));
+        if self.slots.len() != before {
+            self.rebuild_index();
+        }
+    }
+
+    fn rebuild_index(&mut self) {
+        self.index.clear();
+        let slots = &self.slots;
+        for (at, slot) in slots.iter().enumerate() {
+            // `at` fits: the table never holds more than u32::MAX slots (`push`).
+            self.index.insert_unique(slot.hash, at as u32, |p| slot_hash(slots, p));
+        }
+        self.last = usize::MAX;
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut V)> {
+        self.slots.iter_mut().map(|s| (s.hash, &mut s.value))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.slots.iter().map(|s| &s.value)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.slots.iter_mut().map(|s| &mut s.value)
+    }
+}
+
+/// The hash of the slot at `position` (for the index's rehashing; every position in the index
+/// names a slot).
+fn slot_hash<V>(slots: &[Slot<V>], position: &u32) -> u64 {
+    slots.get(*position as usize).map_or(0, |s| s.hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::collections::HashMap;
+
+    fn check_against(table: &mut SeriesTable<u32>, model: &HashMap<u64, u32>) {
+        assert_eq!(table.len(), model.len());
+        for (&hash, &value) in model {
+            assert_eq!(table.get(hash), Some(&value), "hash {hash}");
+        }
+        let mut seen: Vec<u64> = table.slots.iter().map(|s| s.hash).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), model.len(), "each key once");
+    }
+
+    #[test]
+    fn agrees_with_a_hash_map_under_random_operations() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut table = SeriesTable::default();
+        let mut model = HashMap::new();
+        // Few distinct keys, so that operations hit existing ones; some keys collide in the
+        // index's low bits.
+        let key =
+            |rng: &mut StdRng| u64::from(rng.random_range(0..200u32)) << (rng.random_range(0..2u32) * 40);
+        for step in 0..20_000u32 {
+            match rng.random_range(0..10) {
+                0..=3 => {
+                    let hash = key(&mut rng);
+                    let inserted = table.get_or_try_insert(hash, || Some(step)).copied();
+                    let expected = *model.entry(hash).or_insert(step);
+                    assert_eq!(inserted, Some(expected));
+                }
+                4 => {
+                    let hash = key(&mut rng);
+                    assert_eq!(table.get_or_try_insert(hash, || None).copied(), model.get(&hash).copied());
+                }
+                5 | 6 => {
+                    let hash = key(&mut rng);
+                    assert_eq!(table.remove(hash), model.remove(&hash));
+                }
+                7 => {
+                    let hash = key(&mut rng);
+                    if let Some(v) = table.get_mut(hash) {
+                        *v += 1;
+                    }
+                    if let Some(v) = model.get_mut(&hash) {
+                        *v += 1;
+                    }
+                }
+                8 => {
+                    let cut = rng.random_range(0..20_000u32);
+                    table.retain(|_, v| *v >= cut);
+                    model.retain(|_, v| *v >= cut);
+                }
+                _ => table.rewind(),
+            }
+            if step % 97 == 0 {
+                check_against(&mut table, &model);
+            }
+        }
+        check_against(&mut table, &model);
+    }
+
+    #[test]
+    fn a_pass_in_scrape_order_finds_each_series_without_the_index() {
+        let mut table = SeriesTable::default();
+        for hash in 100..110u64 {
+            table.get_or_try_insert(hash, || Some(hash));
+        }
+        table.rewind();
+        for hash in 100..110u64 {
+            // Looked up twice per sample (cached? then the timestamp guard).
+            let before = table.last;
+            assert_eq!(table.get(hash), Some(&hash));
+            assert_eq!(table.last, before.wrapping_add(1), "found next to the last one");
+            assert_eq!(table.get_mut(hash).copied(), Some(hash));
+        }
+        // Out of order: the index answers.
+        assert_eq!(table.get(103), Some(&103));
+        assert_eq!(table.get(107), Some(&107));
+        assert_eq!(table.get(42), None);
+    }
+
+    #[test]
+    fn removal_keeps_the_moved_slot_reachable_and_retain_keeps_order() {
+        let mut table = SeriesTable::default();
+        for hash in 1..=5u64 {
+            table.get_or_try_insert(hash, || Some(hash * 10));
+        }
+        assert_eq!(table.remove(2), Some(20));
+        assert_eq!(table.remove(2), None);
+        // 5 moved into the hole.
+        assert_eq!(table.get(5), Some(&50));
+        table.retain(|hash, _| hash != 3);
+        let order: Vec<u64> = table.slots.iter().map(|s| s.hash).collect();
+        assert_eq!(order, [1, 5, 4]);
+        for hash in [1, 4, 5] {
+            assert_eq!(table.get(hash), Some(&(hash * 10)));
+        }
+        assert_eq!(table.len(), 3);
+    }
+}
