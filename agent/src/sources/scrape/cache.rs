@@ -254,18 +254,21 @@ impl UndoLog {
     }
 }
 
-/// Scrapes a kept body must outlast before [`PreviousBody::settle`] recompresses it.
+/// Scrapes a kept body must outlast before [`PreviousBody::settle`] recompresses it; also how
+/// long the kept body must have lasted for its successor to be compressed with deflate at once.
 const SETTLE_AFTER_SCRAPES: u32 = 3;
 
 /// The body of the last successful scrape, compressed, with what is needed to rebuild its
 /// series' final labels: the staleness markers of series that vanish get their labels from
 /// here.
 ///
-/// A new body is compressed with snappy, which is fast: a target whose series come and go
-/// replaces its kept body often. One that outlasts [`SETTLE_AFTER_SCRAPES`] scrapes (the body
-/// of a target with a stable series set, kept for good) is recompressed once with deflate,
-/// which takes exposition text to about half of snappy's size (a 125 KB body: 25 KB with
-/// snappy, 13 KB with deflate at its fastest level).
+/// Deflate takes exposition text to about half of snappy's size (a 125 KB body: 25 KB with
+/// snappy, 13 KB with deflate at its fastest level) for several times the CPU, which a body
+/// kept for good is worth and a body replaced at the next scrape is not. So a target's first
+/// body, and the successor of a body that lasted [`SETTLE_AFTER_SCRAPES`] scrapes, are deflated
+/// at once ([`BodyCodec::for_successor`]); the successor of a short-lived one (a target whose
+/// series come and go) gets snappy, and is recompressed with deflate only if it outlasts
+/// [`SETTLE_AFTER_SCRAPES`] scrapes ([`PreviousBody::settle`]).
 #[derive(Debug)]
 pub(crate) struct PreviousBody {
     compressed: Compressed,
@@ -282,25 +285,31 @@ enum Compressed {
     Deflate { bytes: Box<[u8]>, len: usize },
 }
 
-impl PreviousBody {
-    /// Compresses `body`; `None` if snappy cannot (a body over 4 GiB).
-    pub fn new(body: &[u8], format: Format, settings: Arc<JobSettings>) -> Option<Self> {
-        thread_local! {
-            static ENCODER: std::cell::RefCell<(snap::raw::Encoder, Vec<u8>)> =
-                std::cell::RefCell::new((snap::raw::Encoder::new(), Vec::new()));
+/// How a kept body is compressed ([`PreviousBody`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyCodec {
+    Snappy,
+    Deflate,
+}
+
+impl BodyCodec {
+    /// The codec for the body that replaces `kept` (`None`: the target's first).
+    pub fn for_successor(kept: Option<&PreviousBody>) -> BodyCodec {
+        match kept {
+            Some(kept) if kept.outlasted < SETTLE_AFTER_SCRAPES => BodyCodec::Snappy,
+            _ => BodyCodec::Deflate,
         }
-        ENCODER.with(|cell| {
-            let mut guard = cell.borrow_mut();
-            let (encoder, scratch) = &mut *guard;
-            scratch.resize(snap::raw::max_compress_len(body.len()), 0);
-            let written = encoder.compress(body, scratch).ok()?;
-            let compressed: Box<[u8]> = scratch.get(..written)?.into();
-            // Keep the scratch from pinning an outsized buffer after one huge body.
-            if scratch.capacity() > 4 << 20 {
-                *scratch = Vec::new();
-            }
-            Some(PreviousBody { compressed: Compressed::Snappy(compressed), outlasted: 0, format, settings })
-        })
+    }
+}
+
+impl PreviousBody {
+    /// Compresses `body` with `codec`; `None` if it cannot (snappy: a body over 4 GiB).
+    pub fn new(body: &[u8], format: Format, settings: Arc<JobSettings>, codec: BodyCodec) -> Option<Self> {
+        let compressed = match codec {
+            BodyCodec::Snappy => Compressed::Snappy(snappy(body)?),
+            BodyCodec::Deflate => Compressed::Deflate { bytes: deflate(body)?, len: body.len() },
+        };
+        Some(PreviousBody { compressed, outlasted: 0, format, settings })
     }
 
     /// The body, decompressed.
@@ -317,23 +326,16 @@ impl PreviousBody {
     }
 
     /// Counts a scrape the body outlasted (it held all of that scrape's series), and on the
-    /// [`SETTLE_AFTER_SCRAPES`]th recompresses it with deflate (type docs). A body that cannot
-    /// be recompressed stays as it is.
+    /// [`SETTLE_AFTER_SCRAPES`]th recompresses a snappy body with deflate (type docs). A body
+    /// that cannot be recompressed stays as it is.
     pub fn settle(&mut self) {
         self.outlasted = self.outlasted.saturating_add(1);
         if self.outlasted != SETTLE_AFTER_SCRAPES || !matches!(self.compressed, Compressed::Snappy(_)) {
             return;
         }
         let Ok(body) = self.body() else { return };
-        let mut encoder = flate2::write::DeflateEncoder::new(
-            Vec::with_capacity(body.len() / 8),
-            flate2::Compression::fast(),
-        );
-        if std::io::Write::write_all(&mut encoder, &body).is_err() {
-            return;
-        }
-        if let Ok(bytes) = encoder.finish() {
-            self.compressed = Compressed::Deflate { bytes: bytes.into_boxed_slice(), len: body.len() };
+        if let Some(bytes) = deflate(&body) {
+            self.compressed = Compressed::Deflate { bytes, len: body.len() };
         }
     }
 
@@ -344,6 +346,34 @@ impl PreviousBody {
             Compressed::Snappy(bytes) | Compressed::Deflate { bytes, .. } => bytes.len(),
         }
     }
+}
+
+/// `body` compressed with snappy (block format); `None` over 4 GiB.
+fn snappy(body: &[u8]) -> Option<Box<[u8]>> {
+    thread_local! {
+        static ENCODER: std::cell::RefCell<(snap::raw::Encoder, Vec<u8>)> =
+            std::cell::RefCell::new((snap::raw::Encoder::new(), Vec::new()));
+    }
+    ENCODER.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (encoder, scratch) = &mut *guard;
+        scratch.resize(snap::raw::max_compress_len(body.len()), 0);
+        let written = encoder.compress(body, scratch).ok()?;
+        let compressed: Box<[u8]> = scratch.get(..written)?.into();
+        // Keep the scratch from pinning an outsized buffer after one huge body.
+        if scratch.capacity() > 4 << 20 {
+            *scratch = Vec::new();
+        }
+        Some(compressed)
+    })
+}
+
+/// `body` compressed with raw deflate at the fastest level.
+fn deflate(body: &[u8]) -> Option<Box<[u8]>> {
+    let mut encoder =
+        flate2::write::DeflateEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, body).ok()?;
+    encoder.finish().ok().map(Vec::into_boxed_slice)
 }
 
 /// One target's cache; owned by its scrape loop (and handed to its successor when only the

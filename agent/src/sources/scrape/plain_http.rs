@@ -6,7 +6,8 @@
 //! connection holds about 128 KiB, 13 MB for 100 targets (measured with heaptrack; see
 //! docs/PERFORMANCE.md). reqwest offers no way to bound it; hyper-util's client does
 //! (`http1_read_buf_exact_size`): reads here are [`READ_BUFFER_BYTES`] at a time, a few more
-//! system calls per scrape for a fraction of the memory, with connections still reused.
+//! system calls per scrape for a fraction of the memory, with connections still reused. 8 KiB
+//! rather than 16: -0.6 to -2 MiB of peak RSS for 100 targets, no CPU difference measured.
 //!
 //! The request (headers, credentials) is still built by the job's reqwest client and then
 //! sent here; a `Content-Encoding: gzip` body is decompressed here, as reqwest would, with the
@@ -23,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use std::io::Write;
 
 /// Bytes read from a connection at a time (and what an idle pooled connection keeps).
-pub(crate) const READ_BUFFER_BYTES: usize = 16 << 10;
+pub(crate) const READ_BUFFER_BYTES: usize = 8 << 10;
 /// Compressed bytes fed to the gzip decoder at a time, so that one chunk of a compression
 /// bomb cannot inflate far past the body size limit before it is checked.
 const GZIP_FEED_BYTES: usize = 1024;

@@ -46,7 +46,7 @@
 //! series twice in one scrape keeps the first and still counts in
 //! `scrape_samples_post_metric_relabeling`.
 
-use super::cache::{Admission, BuiltAdmission, Lookup, PreviousBody, ScrapeCache};
+use super::cache::{Admission, BodyCodec, BuiltAdmission, Lookup, PreviousBody, ScrapeCache};
 use super::job::{JobSettings, Limits};
 use super::metrics::ScrapeMetrics;
 use super::plain_http::{self, PlainError, PlainResponse};
@@ -721,7 +721,8 @@ impl ScrapeLoop {
                 self.cache.set_previous(None);
             } else if !self.cache.previous_covers_last_scrape() {
                 if let Some((body, format)) = scraped {
-                    self.cache.set_previous(PreviousBody::new(&body, format, Arc::clone(&settings)));
+                    let codec = BodyCodec::for_successor(self.cache.previous());
+                    self.cache.set_previous(PreviousBody::new(&body, format, Arc::clone(&settings), codec));
                 }
             } else {
                 self.cache.settle_previous();

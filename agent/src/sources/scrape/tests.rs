@@ -989,8 +989,8 @@ fn label_validation_follows_the_scheme() {
 }
 
 #[test]
-fn a_kept_body_is_recompressed_once_it_has_outlasted_three_scrapes() {
-    use super::cache::PreviousBody;
+fn kept_bodies_are_deflated_unless_the_target_churns_and_recompressed_once_they_last() {
+    use super::cache::{BodyCodec, PreviousBody};
     use harrier_telemetry::exposition::Format;
     let body: String = (0..2000)
         .map(|i| {
@@ -1002,7 +1002,16 @@ fn a_kept_body_is_recompressed_once_it_has_outlasted_three_scrapes() {
         })
         .collect();
     let settings = job("job_name: k\nstatic_configs: [{targets: ['x:1']}]\n").settings;
-    let mut kept = PreviousBody::new(body.as_bytes(), Format::PrometheusText, settings).unwrap();
+    let first =
+        PreviousBody::new(body.as_bytes(), Format::PrometheusText, Arc::clone(&settings), BodyCodec::Deflate);
+    let first = first.unwrap();
+    assert_eq!(first.body().unwrap(), body.as_bytes());
+    // A target's first body is deflated at once; the successor of a body that lasted less than
+    // three scrapes gets snappy, of one that lasted three deflate.
+    assert_eq!(BodyCodec::for_successor(None), BodyCodec::Deflate);
+    assert_eq!(BodyCodec::for_successor(Some(&first)), BodyCodec::Snappy);
+    let mut kept =
+        PreviousBody::new(body.as_bytes(), Format::PrometheusText, settings, BodyCodec::Snappy).unwrap();
     let snappy = kept.compressed_len();
     kept.settle();
     kept.settle();
@@ -1010,6 +1019,8 @@ fn a_kept_body_is_recompressed_once_it_has_outlasted_three_scrapes() {
     kept.settle();
     let deflated = kept.compressed_len();
     assert!(deflated * 4 < snappy * 3, "deflate {deflated} bytes, snappy {snappy}");
+    assert_eq!(deflated, first.compressed_len());
+    assert_eq!(BodyCodec::for_successor(Some(&kept)), BodyCodec::Deflate);
     assert_eq!(kept.body().unwrap(), body.as_bytes());
     kept.settle();
     assert_eq!(kept.compressed_len(), deflated);

@@ -7,10 +7,15 @@
 //! index from hash to slot (a `hashbrown::HashTable` of `u32`) answers every other lookup: a
 //! new series, a target that reordered its output, a second line for the same series.
 //!
+//! The index is built when a lookup first needs it, and dropped at the end of a pass (a scrape)
+//! in which it found no series away from its expected slot: new series alone (a target's first
+//! scrape, a few new ones later) do not keep it. A target whose series and their order stay
+//! the same never needs one after its first scrape; one that reorders its output keeps it.
+//!
 //! Memory: 8 bytes of key plus the value per slot, the `Vec` growing by doubling, and 5 bytes
-//! per index bucket. For a 1,005-series target and a 24-byte value that is 32 + 10 KB, where a
-//! `HashMap<u64, V>` (whose buckets hold key and value, at a load factor that rounds 1,005 up
-//! to 2,048 buckets) takes 67 KB.
+//! per index bucket while there is an index. For a 1,005-series target and a 24-byte value that
+//! is 32 KB (42 with the index), where a `HashMap<u64, V>` (whose buckets hold key and value, at
+//! a load factor that rounds 1,005 up to 2,048 buckets) takes 67 KB.
 //!
 //! Removal moves the last slot into the hole (`swap_remove`), so order degrades only where
 //! series go away; `retain` keeps the order of what it keeps. The keys are already hashes
@@ -29,16 +34,18 @@ struct Slot<V> {
 #[derive(Debug)]
 pub(crate) struct SeriesTable<V> {
     slots: Vec<Slot<V>>,
-    /// Slot positions by hash.
-    index: HashTable<u32>,
+    /// Slot positions by hash, while lookups need it (module docs).
+    index: Option<HashTable<u32>>,
     /// The slot the last successful lookup found (`usize::MAX` after [`SeriesTable::rewind`]):
     /// a lookup tries it and the one after it first.
     last: usize,
+    /// Whether the index found a series in the current pass (one away from its expected slot).
+    index_found: bool,
 }
 
 impl<V> Default for SeriesTable<V> {
     fn default() -> Self {
-        SeriesTable { slots: Vec::new(), index: HashTable::new(), last: usize::MAX }
+        SeriesTable { slots: Vec::new(), index: None, last: usize::MAX, index_found: false }
     }
 }
 
@@ -47,9 +54,27 @@ impl<V> SeriesTable<V> {
         self.slots.len()
     }
 
-    /// Starts a new pass in scrape order: the next lookup tries the first slot first.
+    /// Starts a new pass in scrape order: the next lookup tries the first slot first. Drops the
+    /// index unless it found a series in the pass that ended (module docs).
     pub fn rewind(&mut self) {
         self.last = usize::MAX;
+        if !std::mem::take(&mut self.index_found) {
+            self.index = None;
+        }
+    }
+
+    /// The slots and the index, which is built from them if there is none.
+    fn indexed(&mut self) -> (&[Slot<V>], &mut HashTable<u32>) {
+        let slots = &self.slots;
+        let index = self.index.get_or_insert_with(|| {
+            let mut index = HashTable::with_capacity(slots.len());
+            for (at, slot) in slots.iter().enumerate() {
+                // `at` fits: the table never holds more than u32::MAX slots (`push`).
+                index.insert_unique(slot.hash, at as u32, |p| slot_hash(slots, p));
+            }
+            index
+        });
+        (slots, index)
     }
 
     /// The slot holding `hash`, if any.
@@ -61,10 +86,10 @@ impl<V> SeriesTable<V> {
                 return Some(at);
             }
         }
-        let slots = &self.slots;
-        let at =
-            *self.index.find(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash))? as usize;
+        let (slots, index) = self.indexed();
+        let at = *index.find(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash))? as usize;
         self.last = at;
+        self.index_found = true;
         Some(at)
     }
 
@@ -93,22 +118,24 @@ impl<V> SeriesTable<V> {
         let position = u32::try_from(at).ok()?;
         self.slots.push(Slot { hash, value });
         let slots = &self.slots;
-        self.index.insert_unique(hash, position, |p| slot_hash(slots, p));
+        if let Some(index) = self.index.as_mut() {
+            index.insert_unique(hash, position, |p| slot_hash(slots, p));
+        }
         Some(at)
     }
 
     /// Removes `hash`, moving the last slot into its place.
     pub fn remove(&mut self, hash: u64) -> Option<V> {
-        let slots = &self.slots;
+        let (slots, index) = self.indexed();
         let entry =
-            self.index.find_entry(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash)).ok()?;
+            index.find_entry(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash)).ok()?;
         let (at, _) = entry.remove();
         let at = at as usize;
         let removed = self.slots.swap_remove(at);
-        if let Some(moved) = self.slots.get(at) {
+        if let (Some(moved), Some(index)) = (self.slots.get(at), self.index.as_mut()) {
             // The former last slot now sits at `at`.
             let from = self.slots.len();
-            if let Some(p) = self.index.find_mut(moved.hash, |&p| p as usize == from) {
+            if let Some(p) = index.find_mut(moved.hash, |&p| p as usize == from) {
                 *p = at as u32;
             }
         }
@@ -121,18 +148,10 @@ impl<V> SeriesTable<V> {
         let before = self.slots.len();
         self.slots.retain_mut(|s| keep(s.hash, &mut s.value));
         if self.slots.len() != before {
-            self.rebuild_index();
+            // Positions moved: the next lookup that needs an index builds a new one.
+            self.index = None;
+            self.last = usize::MAX;
         }
-    }
-
-    fn rebuild_index(&mut self) {
-        self.index.clear();
-        let slots = &self.slots;
-        for (at, slot) in slots.iter().enumerate() {
-            // `at` fits: the table never holds more than u32::MAX slots (`push`).
-            self.index.insert_unique(slot.hash, at as u32, |p| slot_hash(slots, p));
-        }
-        self.last = usize::MAX;
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut V)> {
@@ -211,7 +230,13 @@ mod tests {
                     table.retain(|_, v| *v >= cut);
                     model.retain(|_, v| *v >= cut);
                 }
-                _ => table.rewind(),
+                _ => {
+                    // Two in a row drop an idle index.
+                    table.rewind();
+                    if rng.random_bool(0.5) {
+                        table.rewind();
+                    }
+                }
             }
             if step % 97 == 0 {
                 check_against(&mut table, &model);
@@ -235,9 +260,43 @@ mod tests {
             assert_eq!(table.get_mut(hash).copied(), Some(hash));
         }
         // Out of order: the index answers.
+        assert!(table.index.is_none() && !table.index_found, "not needed in order");
         assert_eq!(table.get(103), Some(&103));
         assert_eq!(table.get(107), Some(&107));
         assert_eq!(table.get(42), None);
+        assert!(table.index_found && table.index.is_some());
+    }
+
+    #[test]
+    fn the_index_lasts_only_through_passes_that_find_series_out_of_place() {
+        let mut table = SeriesTable::default();
+        let pass = |table: &mut SeriesTable<u64>, hashes: &[u64]| {
+            for &hash in hashes {
+                table.get_or_try_insert(hash, || Some(hash));
+            }
+            table.rewind();
+        };
+        let hashes: Vec<u64> = (1..=50).collect();
+        // The first pass: all new, so the index only answered "absent".
+        pass(&mut table, &hashes);
+        assert!(table.index.is_none(), "dropped after a pass of new series");
+        pass(&mut table, &hashes);
+        assert!(table.index.is_none());
+        // A reordered pass with a new series: built, kept, and right.
+        let mut reordered: Vec<u64> = hashes.iter().rev().copied().collect();
+        reordered.push(99);
+        pass(&mut table, &reordered);
+        assert!(table.index.is_some(), "kept: the target reorders");
+        assert_eq!(table.len(), 51);
+        pass(&mut table, &reordered);
+        assert!(table.index.is_some());
+        // Back to the order of the slots (first production): all in place, the index goes.
+        let mut in_order = hashes.clone();
+        in_order.push(99);
+        pass(&mut table, &in_order);
+        assert!(table.index.is_none());
+        assert_eq!(table.get(99), Some(&99));
+        assert_eq!(table.get(1), Some(&1));
     }
 
     #[test]
