@@ -258,6 +258,11 @@ impl<'a> Parser<'a> {
         self.input.get(self.series_start..self.series_end).unwrap_or_default()
     }
 
+    /// Where [`Parser::series_key`] lies in the input (the value follows it on the line).
+    pub fn series_range(&self) -> std::ops::Range<usize> {
+        self.series_start..self.series_end
+    }
+
     pub fn metric_name(&self) -> &str {
         self.name.map(|span| self.text(span)).unwrap_or_default()
     }

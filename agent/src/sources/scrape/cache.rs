@@ -57,7 +57,7 @@
 mod series_table;
 
 use super::job::JobSettings;
-use harrier_telemetry::exposition::Format;
+use harrier_telemetry::exposition::{Format, Parser};
 use harrier_telemetry::model::Labels;
 use series_table::SeriesTable;
 use std::collections::HashMap;
@@ -263,8 +263,9 @@ const SETTLE_AFTER_SCRAPES: u32 = 3;
 /// here.
 ///
 /// Deflate takes exposition text to about half of snappy's size (a 125 KB body: 25 KB with
-/// snappy, 13 KB with deflate at its fastest level) for several times the CPU, which a body
-/// kept for good is worth and a body replaced at the next scrape is not. So a target's first
+/// snappy, 13 KB with deflate at its fastest level, 6.8 KB once the values are blanked out, see
+/// [`skeleton`]) for several times the CPU and a second parse, which a body kept for good is
+/// worth and a body replaced at the next scrape is not. So a target's first
 /// body, and the successor of a body that lasted [`SETTLE_AFTER_SCRAPES`] scrapes, are deflated
 /// at once ([`BodyCodec::for_successor`]); the successor of a short-lived one (a target whose
 /// series come and go) gets snappy, and is recompressed with deflate only if it outlasts
@@ -307,12 +308,16 @@ impl PreviousBody {
     pub fn new(body: &[u8], format: Format, settings: Arc<JobSettings>, codec: BodyCodec) -> Option<Self> {
         let compressed = match codec {
             BodyCodec::Snappy => Compressed::Snappy(snappy(body)?),
-            BodyCodec::Deflate => Compressed::Deflate { bytes: deflate(body)?, len: body.len() },
+            BodyCodec::Deflate => {
+                let skeleton = skeleton(body, format);
+                let kept = skeleton.as_deref().unwrap_or(body);
+                Compressed::Deflate { bytes: deflate(kept)?, len: kept.len() }
+            }
         };
         Some(PreviousBody { compressed, outlasted: 0, format, settings })
     }
 
-    /// The body, decompressed.
+    /// The body, decompressed; once deflated, its values are blanked out ([`skeleton`]).
     pub fn body(&self) -> std::io::Result<Vec<u8>> {
         match &self.compressed {
             Compressed::Snappy(bytes) => Ok(snap::raw::Decoder::new().decompress_vec(bytes)?),
@@ -334,6 +339,7 @@ impl PreviousBody {
             return;
         }
         let Ok(body) = self.body() else { return };
+        let body = skeleton(&body, self.format).unwrap_or(body);
         if let Some(bytes) = deflate(&body) {
             self.compressed = Compressed::Deflate { bytes, len: body.len() };
         }
@@ -366,6 +372,27 @@ fn snappy(body: &[u8]) -> Option<Box<[u8]>> {
         }
         Some(compressed)
     })
+}
+
+/// `body` (which parsed as `format` to its end) with each sample's value, and whatever follows
+/// it on the line (timestamp, exemplar), replaced by `1`: the series and comment lines, all a
+/// kept body is read for, in half the compressed size (the values are most of what does not
+/// repeat). `1` is a valid value for every metric type (an info metric's must be 1). `None` if
+/// the body does not parse to its end.
+fn skeleton(body: &[u8], format: Format) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut parser = Parser::new(body, format);
+    let mut copied = 0;
+    while parser.advance().ok()? {
+        let series_end = parser.series_range().end;
+        let line_end =
+            memchr::memchr(b'\n', body.get(series_end..)?).map_or(body.len(), |at| series_end + at);
+        out.extend_from_slice(body.get(copied..series_end)?);
+        out.extend_from_slice(b" 1");
+        copied = line_end;
+    }
+    out.extend_from_slice(body.get(copied..)?);
+    Some(out)
 }
 
 /// `body` compressed with raw deflate at the fastest level.
