@@ -263,6 +263,13 @@ impl<'a> Parser<'a> {
         self.series_start..self.series_end
     }
 
+    /// Where the current sample's line ends in the input, its newline included (the input's
+    /// end for a last line without one). The value, timestamp and exemplar lie between
+    /// [`Parser::series_range`] and here; an exemplar's quoted label names may hold newlines.
+    pub fn sample_end(&self) -> usize {
+        self.pos
+    }
+
     pub fn metric_name(&self) -> &str {
         self.name.map(|span| self.text(span)).unwrap_or_default()
     }

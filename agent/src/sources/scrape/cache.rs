@@ -385,8 +385,9 @@ fn skeleton(body: &[u8], format: Format) -> Option<Vec<u8>> {
     let mut copied = 0;
     while parser.advance().ok()? {
         let series_end = parser.series_range().end;
-        let line_end =
-            memchr::memchr(b'\n', body.get(series_end..)?).map_or(body.len(), |at| series_end + at);
+        let end = parser.sample_end();
+        // The newline stays, copied with what follows.
+        let line_end = if end > series_end && body.get(end - 1) == Some(&b'\n') { end - 1 } else { end };
         out.extend_from_slice(body.get(copied..series_end)?);
         out.extend_from_slice(b" 1");
         copied = line_end;
@@ -734,6 +735,16 @@ impl ScrapeCache {
         self.last_finished = self.iteration;
         self.next_iteration();
         stale
+    }
+
+    /// A scrape stopped before it finished (its loop was cancelled mid-scrape, nothing of it
+    /// delivered): what it recorded is rolled back, as for a failed scrape, without staleness.
+    /// Without this, a successor inheriting the cache would take the series of that unfinished
+    /// scrape for duplicates in its first one.
+    pub fn abandon_unfinished(&mut self) {
+        self.rollback();
+        self.undo.release();
+        self.series.rewind();
     }
 
     fn rollback(&mut self) {

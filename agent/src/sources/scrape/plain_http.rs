@@ -8,13 +8,15 @@
 //! (`http1_read_buf_exact_size`): reads here are [`READ_BUFFER_BYTES`] at a time, a few more
 //! system calls per scrape for a fraction of the memory, with connections still reused. 8 KiB
 //! rather than 16: -0.6 to -2 MiB of peak RSS for 100 targets, no CPU difference measured.
+//! The buffer also bounds the response head (status line and headers): a larger head is
+//! fetched again through reqwest, whose buffer grows.
 //!
 //! The request (headers, credentials) is still built by the job's reqwest client and then
 //! sent here; a `Content-Encoding: gzip` body is decompressed here, as reqwest would, with the
 //! body size limit applied to the decompressed bytes. A redirect is not followed here: the
-//! caller repeats the scrape with reqwest, which follows redirects as the job configures
-//! (`follow_redirects`, dropping credentials across hosts). `https` targets and jobs with a
-//! proxy always go through reqwest.
+//! caller repeats the scrape with reqwest (as for a head too large for the read buffer), which
+//! follows redirects as the job configures (`follow_redirects`, dropping credentials across
+//! hosts). `https` targets and jobs with a proxy always go through reqwest.
 
 use bytes::Bytes;
 use harrier_telemetry::http_client::plain_http_client;
@@ -54,8 +56,9 @@ pub(crate) enum PlainError {
 pub(crate) enum PlainResponse {
     /// `200 OK`: the body (decompressed) and its Content-Type.
     Body(Vec<u8>, Option<String>),
-    /// A redirect: the caller repeats the request with reqwest.
-    Redirect,
+    /// A redirect, or a response head larger than [`READ_BUFFER_BYTES`]: the caller repeats
+    /// the request with reqwest.
+    Fallback,
 }
 
 /// Sends `request` (a GET built by reqwest) and reads the body, failing once it reaches
@@ -73,10 +76,14 @@ pub(crate) async fn fetch(
         headers.extend(request.headers().iter().map(|(name, value)| (name.clone(), value.clone())));
     }
     let outgoing = builder.body(Empty::new()).map_err(|e| PlainError::Request(describe(&e)))?;
-    let response = client.request(outgoing).await.map_err(|e| PlainError::Request(describe(&e)))?;
+    let response = match client.request(outgoing).await {
+        Ok(response) => response,
+        Err(e) if head_too_large(&e) => return Ok(PlainResponse::Fallback),
+        Err(e) => return Err(PlainError::Request(describe(&e))),
+    };
     let status = response.status();
     if status.is_redirection() {
-        return Ok(PlainResponse::Redirect);
+        return Ok(PlainResponse::Fallback);
     }
     if status != http::StatusCode::OK {
         return Err(PlainError::Status(status.to_string()));
@@ -119,4 +126,16 @@ pub(crate) async fn fetch(
         }
     }
     Ok(PlainResponse::Body(plain, content_type))
+}
+
+/// Whether hyper failed the response because its head did not fit the read buffer.
+fn head_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_parse_too_large) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }

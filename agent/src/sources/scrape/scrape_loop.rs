@@ -624,6 +624,8 @@ impl ScrapeLoop {
                 _ = self.scrape_and_report() => {}
             }
         }
+        // A scrape cancelled by the stop left what it recorded in the cache.
+        self.cache.abandon_unfinished();
         if !stop.is_silent() {
             self.end_of_run_staleness();
         }
@@ -772,7 +774,7 @@ impl ScrapeLoop {
                     let built = request.build().map_err(|e| ScrapeFailure::Http(error_chain(&e)))?;
                     match plain_http::fetch(client, &built, limit, hint, error_chain).await {
                         Ok(PlainResponse::Body(body, content_type)) => return Ok((body, content_type)),
-                        Ok(PlainResponse::Redirect) => fallback,
+                        Ok(PlainResponse::Fallback) => fallback,
                         Err(PlainError::Request(message)) => return Err(ScrapeFailure::Http(message)),
                         Err(PlainError::Status(status)) => return Err(ScrapeFailure::Status(status)),
                         Err(PlainError::BodySizeLimit) => return Err(ScrapeFailure::BodySizeLimit),
