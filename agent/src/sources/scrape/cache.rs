@@ -8,10 +8,10 @@
 //! last timestamp sent for the series (the timestamp guard), the scrape that last produced it
 //! (staleness and duplicate detection), whether it counts as cached (`scrape_series_added`,
 //! and whether its labels were already validated), when it was last scraped (expiry) and which
-//! kept body holds it. 24 bytes per series (about 42 with its key and index: see
-//! `series_table.rs`, which also keeps the series in scrape order so that a scrape reads the
-//! table sequentially); **no label set is kept** for jobs without `metric_relabel_configs`,
-//! which is what keeps the agent's memory small (the design of vmagent):
+//! kept body holds it. 24 bytes per series (32 with its key; see `series_table.rs`, which keeps
+//! the series in scrape order so that a scrape reads the table sequentially); **no label set is
+//! kept** for jobs without `metric_relabel_configs`, which is what keeps the agent's memory
+//! small (the design of vmagent):
 //!
 //! - the scrape loop builds each sample's final labels afresh every scrape (merging the
 //!   target's labels into the parsed ones is cheaper than looking a stored set up) and hashes

@@ -7,24 +7,27 @@
 //! index from hash to slot (a `hashbrown::HashTable` of `u32`) answers every other lookup: a
 //! new series, a target that reordered its output, a second line for the same series.
 //!
-//! The index is built when a lookup first needs it, and dropped at the end of a pass (a scrape)
-//! in which it found no series away from its expected slot: new series alone (a target's first
-//! scrape, a few new ones later) do not keep it. A target whose series and their order stay
-//! the same never needs one after its first scrape; one that reorders its output keeps it.
+//! The index is built when a lookup first needs it and dropped at the end of the pass (the
+//! scrape). A pass that strays from the slot order (a series found away from its expected slot,
+//! a new series) records the order it visited the slots in, from the first stray on (the slots
+//! before were visited in order, so that prefix is implied), and at its end the slots are put in
+//! that order, the ones it did not visit after them. So the next scrape of a target that
+//! reordered its output, lost series from the middle or gained new ones walks the table in order
+//! again, without an index; a pass that does not stray costs nothing extra.
 //!
-//! Memory: 8 bytes of key plus the value per slot, the `Vec` growing by doubling, and 5 bytes
-//! per index bucket while there is an index. For a 1,005-series target and a 24-byte value that
-//! is 32 KB (42 with the index), where a `HashMap<u64, V>` (whose buckets hold key and value, at
-//! a load factor that rounds 1,005 up to 2,048 buckets) takes 67 KB.
+//! Memory: 8 bytes of key plus the value per slot, the `Vec` growing by doubling; during a pass
+//! that needs them, 5 bytes per index bucket and 4 per recorded position. For a 1,005-series
+//! target and a 24-byte value that is 32 KB, where a `HashMap<u64, V>` (whose buckets hold key and
+//! value, at a load factor that rounds 1,005 up to 2,048 buckets) takes 67 KB.
 //!
-//! Removal moves the last slot into the hole (`swap_remove`), so order degrades only where
-//! series go away; `retain` keeps the order of what it keeps. The keys are already hashes
+//! Removal moves the last slot into the hole (`swap_remove`); `retain` keeps the order of what
+//! it keeps. The keys are already hashes
 //! (randomly seeded by the cache), so they are used as the index's hash as they are.
 
 use hashbrown::HashTable;
 
 /// A key (a final label set's hash) and its value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Slot<V> {
     hash: u64,
     value: V,
@@ -39,28 +42,75 @@ pub(crate) struct SeriesTable<V> {
     /// The slot the last successful lookup found (`usize::MAX` after [`SeriesTable::rewind`]):
     /// a lookup tries it and the one after it first.
     last: usize,
-    /// Whether the index found a series in the current pass (one away from its expected slot).
-    index_found: bool,
+    /// Once the current pass strayed from the slot order: the slots it visited since, in
+    /// order (the ones before were `0..=` the last found then).
+    visited: Option<Vec<u32>>,
 }
 
 impl<V> Default for SeriesTable<V> {
     fn default() -> Self {
-        SeriesTable { slots: Vec::new(), index: None, last: usize::MAX, index_found: false }
+        SeriesTable { slots: Vec::new(), index: None, last: usize::MAX, visited: None }
     }
 }
 
-impl<V> SeriesTable<V> {
+impl<V: Copy> SeriesTable<V> {
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
-    /// Starts a new pass in scrape order: the next lookup tries the first slot first. Drops the
-    /// index unless it found a series in the pass that ended (module docs).
+    /// Ends a pass and starts the next: the slots are put in the order the pass visited them if
+    /// it strayed (module docs), the index is dropped, and the next lookup tries the first slot.
     pub fn rewind(&mut self) {
-        self.last = usize::MAX;
-        if !std::mem::take(&mut self.index_found) {
-            self.index = None;
+        if let Some(visited) = self.visited.take() {
+            self.reorder(&visited);
         }
+        self.index = None;
+        self.last = usize::MAX;
+    }
+
+    /// Records that the pass visited slot `at`: from the first stray on (`strayed`), when the
+    /// pass had visited `0..=self.last` in order.
+    fn visit(&mut self, at: usize, strayed: bool) {
+        let visited = match (&mut self.visited, strayed) {
+            (Some(visited), _) => visited,
+            (None, false) => return,
+            (None, true) => {
+                let prefix = if self.last == usize::MAX { 0 } else { self.last + 1 };
+                // Positions fit in u32 (`push`).
+                self.visited.insert((0..prefix as u32).collect())
+            }
+        };
+        // A series is looked up more than once per sample.
+        if visited.last() != Some(&(at as u32)) {
+            visited.push(at as u32);
+        }
+    }
+
+    /// Puts the slots in the order of `visited` (positions; repeats and unknown ones skipped),
+    /// the others after them in their order.
+    fn reorder(&mut self, visited: &[u32]) {
+        let in_order =
+            visited.len() == self.slots.len() && visited.iter().enumerate().all(|(i, &p)| p as usize == i);
+        if in_order {
+            return;
+        }
+        let mut placed = vec![false; self.slots.len()];
+        let mut reordered = Vec::with_capacity(self.slots.len());
+        for &at in visited {
+            let at = at as usize;
+            if let (Some(slot), Some(done)) = (self.slots.get(at), placed.get_mut(at))
+                && !*done
+            {
+                *done = true;
+                reordered.push(*slot);
+            }
+        }
+        for (slot, done) in self.slots.iter().zip(&placed) {
+            if !done {
+                reordered.push(*slot);
+            }
+        }
+        self.slots = reordered;
     }
 
     /// The slots and the index, which is built from them if there is none.
@@ -82,14 +132,16 @@ impl<V> SeriesTable<V> {
         let last = self.last;
         for at in [last, last.wrapping_add(1)] {
             if self.slots.get(at).is_some_and(|s| s.hash == hash) {
+                self.visit(at, false);
                 self.last = at;
                 return Some(at);
             }
         }
         let (slots, index) = self.indexed();
         let at = *index.find(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash))? as usize;
+        // Found away from where the pass was: it strays.
+        self.visit(at, true);
         self.last = at;
-        self.index_found = true;
         Some(at)
     }
 
@@ -121,6 +173,8 @@ impl<V> SeriesTable<V> {
         if let Some(index) = self.index.as_mut() {
             index.insert_unique(hash, position, |p| slot_hash(slots, p));
         }
+        // A new series: the pass strays (it belongs where the pass is, not at the end).
+        self.visit(at, true);
         Some(at)
     }
 
@@ -140,6 +194,8 @@ impl<V> SeriesTable<V> {
             }
         }
         self.last = usize::MAX;
+        // Positions moved: this pass's order is not recorded any further.
+        self.visited = None;
         Some(removed.value)
     }
 
@@ -148,9 +204,11 @@ impl<V> SeriesTable<V> {
         let before = self.slots.len();
         self.slots.retain_mut(|s| keep(s.hash, &mut s.value));
         if self.slots.len() != before {
-            // Positions moved: the next lookup that needs an index builds a new one.
+            // Positions moved: the next lookup that needs an index builds a new one, and this
+            // pass's order is not recorded any further.
             self.index = None;
             self.last = usize::MAX;
+            self.visited = None;
         }
     }
 
@@ -259,44 +317,64 @@ mod tests {
             assert_eq!(table.last, before.wrapping_add(1), "found next to the last one");
             assert_eq!(table.get_mut(hash).copied(), Some(hash));
         }
-        // Out of order: the index answers.
-        assert!(table.index.is_none() && !table.index_found, "not needed in order");
+        assert!(table.index.is_none() && table.visited.is_none(), "not needed in order");
+        // Out of order: the index answers, and the pass records where it went from there.
         assert_eq!(table.get(103), Some(&103));
         assert_eq!(table.get(107), Some(&107));
         assert_eq!(table.get(42), None);
-        assert!(table.index_found && table.index.is_some());
+        assert!(table.index.is_some());
+        assert_eq!(table.visited.as_deref(), Some(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3, 7][..]));
+    }
+
+    fn order(table: &SeriesTable<u64>) -> Vec<u64> {
+        table.slots.iter().map(|s| s.hash).collect()
+    }
+
+    /// Looks `hashes` up (inserting new ones) as a scrape does; whether that needed the index.
+    fn pass(table: &mut SeriesTable<u64>, hashes: &[u64]) -> bool {
+        for &hash in hashes {
+            assert_eq!(table.get(hash).copied().unwrap_or(hash), hash);
+            table.get_or_try_insert(hash, || Some(hash));
+        }
+        let indexed = table.index.is_some();
+        table.rewind();
+        assert!(table.index.is_none() && table.visited.is_none());
+        indexed
     }
 
     #[test]
-    fn the_index_lasts_only_through_passes_that_find_series_out_of_place() {
+    fn a_pass_that_strays_puts_the_slots_in_its_order() {
         let mut table = SeriesTable::default();
-        let pass = |table: &mut SeriesTable<u64>, hashes: &[u64]| {
-            for &hash in hashes {
-                table.get_or_try_insert(hash, || Some(hash));
-            }
-            table.rewind();
-        };
         let hashes: Vec<u64> = (1..=50).collect();
-        // The first pass: all new, so the index only answered "absent".
         pass(&mut table, &hashes);
-        assert!(table.index.is_none(), "dropped after a pass of new series");
-        pass(&mut table, &hashes);
-        assert!(table.index.is_none());
-        // A reordered pass with a new series: built, kept, and right.
-        let mut reordered: Vec<u64> = hashes.iter().rev().copied().collect();
-        reordered.push(99);
-        pass(&mut table, &reordered);
-        assert!(table.index.is_some(), "kept: the target reorders");
+        assert_eq!(order(&table), hashes);
+        assert!(!pass(&mut table, &hashes), "in order: no index");
+        // The target reverses its output: the next pass walks in order again.
+        let reversed: Vec<u64> = hashes.iter().rev().copied().collect();
+        assert!(pass(&mut table, &reversed));
+        assert_eq!(order(&table), reversed);
+        assert!(!pass(&mut table, &reversed));
+        // A new series in the middle takes its place.
+        let mut grown = reversed.clone();
+        grown.insert(25, 99);
+        assert!(pass(&mut table, &grown));
+        assert_eq!(order(&table), grown);
+        assert!(!pass(&mut table, &grown));
+        // A series vanishes from the middle: it moves to the end.
+        let shrunk: Vec<u64> = grown.iter().copied().filter(|&h| h != 30).collect();
+        assert!(pass(&mut table, &shrunk));
+        assert_eq!(order(&table), shrunk.iter().copied().chain([30]).collect::<Vec<_>>());
+        assert!(!pass(&mut table, &shrunk));
         assert_eq!(table.len(), 51);
-        pass(&mut table, &reordered);
-        assert!(table.index.is_some());
-        // Back to the order of the slots (first production): all in place, the index goes.
-        let mut in_order = hashes.clone();
-        in_order.push(99);
-        pass(&mut table, &in_order);
-        assert!(table.index.is_none());
-        assert_eq!(table.get(99), Some(&99));
-        assert_eq!(table.get(1), Some(&1));
+        // A pass that removes a slot records no order; the set stays right.
+        table.get(5);
+        assert_eq!(table.remove(17), Some(17));
+        table.get(40);
+        table.rewind();
+        assert_eq!(table.len(), 50);
+        for hash in shrunk.iter().filter(|&&h| h != 17) {
+            assert_eq!(table.get(*hash), Some(hash));
+        }
     }
 
     #[test]
