@@ -726,7 +726,6 @@ impl ScrapeCache {
     pub fn finish_failure(&mut self, ts: i64) -> Vec<Labels> {
         // The rollback restores the presence of the previous scrape's series; they all go.
         self.rollback();
-        self.undo.release();
         let stale = self.markers(ts, |_| true);
         if self.cached_count() > self.successful_count.saturating_mul(2).saturating_add(FORCED_FLUSH_SLACK) {
             self.evict_unused();
@@ -743,10 +742,10 @@ impl ScrapeCache {
     /// scrape for duplicates in its first one.
     pub fn abandon_unfinished(&mut self) {
         self.rollback();
-        self.undo.release();
         self.series.rewind();
     }
 
+    /// Undoes what the scrape under way recorded, and releases its undo buffer.
     fn rollback(&mut self) {
         while let Some(undo) = self.undo.pop() {
             match undo {
@@ -762,6 +761,7 @@ impl ScrapeCache {
                 }
             }
         }
+        self.undo.release();
     }
 
     /// Forgets cached label results (the job's settings changed); staleness tracking and

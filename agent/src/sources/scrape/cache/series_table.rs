@@ -138,7 +138,7 @@ impl<V: Copy> SeriesTable<V> {
             }
         }
         let (slots, index) = self.indexed();
-        let at = *index.find(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash))? as usize;
+        let at = *index.find(hash, holds(slots, hash))? as usize;
         // Found away from where the pass was: it strays.
         self.visit(at, true);
         self.last = at;
@@ -181,8 +181,7 @@ impl<V: Copy> SeriesTable<V> {
     /// Removes `hash`, moving the last slot into its place.
     pub fn remove(&mut self, hash: u64) -> Option<V> {
         let (slots, index) = self.indexed();
-        let entry =
-            index.find_entry(hash, |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash)).ok()?;
+        let entry = index.find_entry(hash, holds(slots, hash)).ok()?;
         let (at, _) = entry.remove();
         let at = at as usize;
         let removed = self.slots.swap_remove(at);
@@ -223,6 +222,11 @@ impl<V: Copy> SeriesTable<V> {
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.slots.iter_mut().map(|s| &mut s.value)
     }
+}
+
+/// Whether the index entry (a slot position) names the slot of `hash`.
+fn holds<V>(slots: &[Slot<V>], hash: u64) -> impl Fn(&u32) -> bool + '_ {
+    move |&at| slots.get(at as usize).is_some_and(|s| s.hash == hash)
 }
 
 /// The hash of the slot at `position` (for the index's rehashing; every position in the index
